@@ -1,0 +1,215 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/teamgate/teamgate/gateway"
+	"github.com/teamgate/teamgate/sync/graph"
+	"github.com/teamgate/teamgate/sync/store"
+	"github.com/teamgate/teamgate/sync/teamsync"
+)
+
+func cmdServe(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
+	fs := newFlagSet("serve", "serve [--config FILE]", stderr)
+	path := fs.String("config", "config.yaml", "config file")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*path, getenv)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg.Log, stderr)
+	a, err := newApp(ctx, cfg, log, appOptions{})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	return a.serve(ctx, cfg.Server.Listen, nil)
+}
+
+func cmdMigrate(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
+	fs := newFlagSet("migrate", "migrate [--config FILE]", stderr)
+	path := fs.String("config", "config.yaml", "config file")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*path, getenv)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, cfg.Database)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	fmt.Fprintf(stdout, "database %s (%s): migrations applied\n", store.RedactURL(cfg.Database.URL), st.Dialect())
+	return nil
+}
+
+// appOptions let `teamgate dev` and tests inject their fakes.
+type appOptions struct {
+	httpClient *http.Client // for Entra and Graph; nil: a default client
+}
+
+// app is one wired teamgate: store, Graph client, reconciler and gateway.
+type app struct {
+	cfg     Config
+	log     *slog.Logger
+	store   store.Store
+	graph   *graph.Client
+	recon   *teamsync.Reconciler
+	gateway *gateway.Gateway
+}
+
+func openStore(ctx context.Context, cfg store.Config) (store.Store, error) {
+	st, err := store.Open(ctx, cfg.URL, cfg.Options()...)
+	if err != nil {
+		return nil, err
+	}
+	if err := st.Migrate(ctx); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("database %s: migrate: %w", store.RedactURL(cfg.URL), err)
+	}
+	return st, nil
+}
+
+func newApp(ctx context.Context, cfg Config, log *slog.Logger, opts appOptions) (*app, error) {
+	st, err := openStore(ctx, cfg.Database)
+	if err != nil {
+		return nil, err
+	}
+	gc, err := graph.New(graphConfig(cfg.Entra), graphOptions(opts, log)...)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	recon := teamsync.New(gc, st, cfg.LiteLLMSettings, teamsync.WithLogger(log))
+	syncer := &syncAdapter{recon: recon}
+	gw, err := gateway.New(ctx, cfg.Config, gateway.OIDCConfig{
+		Issuer:       issuerURL(cfg.Entra),
+		ClientID:     cfg.Entra.ClientID,
+		ClientSecret: cfg.Entra.ClientSecret,
+		HTTPClient:   opts.httpClient,
+	}, gateway.Deps{
+		Syncer:    syncer,
+		Sessions:  sessionAdapter{st},
+		Directory: directoryAdapter{st},
+		DB:        st,
+		Logger:    log,
+	})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	syncer.gw = gw
+	return &app{cfg: cfg, log: log, store: st, graph: gc, recon: recon, gateway: gw}, nil
+}
+
+func graphConfig(e EntraConfig) graph.Config {
+	return graph.Config{
+		TenantID:           e.TenantID,
+		ClientID:           e.ClientID,
+		ClientSecret:       e.ClientSecret,
+		AuthorityHost:      e.AuthorityHost,
+		GraphURL:           e.GraphURL,
+		ServicePrincipalID: e.ServicePrincipalID,
+		NestedGroups:       e.NestedGroups,
+		AppGroupsTTL:       e.AppGroupsTTL,
+		MaxAttempts:        e.GraphMaxAttempts,
+		MaxRetryTime:       e.GraphMaxRetryTime,
+		RequestTimeout:     e.GraphTimeout,
+	}
+}
+
+func graphOptions(opts appOptions, log *slog.Logger) []graph.Option {
+	o := []graph.Option{graph.WithLogger(log)}
+	if opts.httpClient != nil {
+		o = append(o, graph.WithHTTPClient(opts.httpClient))
+	}
+	return o
+}
+
+// issuerURL is the single-tenant v2.0 issuer, which go-oidc matches exactly.
+func issuerURL(e EntraConfig) string {
+	return strings.TrimRight(e.AuthorityHost, "/") + "/" + e.TenantID + "/v2.0"
+}
+
+func (a *app) Close() error { return a.store.Close() }
+
+// serve listens on addr (or uses ln) until ctx ends, then shuts down
+// gracefully: in-flight requests (streams included) get up to 30 s.
+func (a *app) serve(ctx context.Context, addr string, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           a.gateway.Handler(),
+		ReadHeaderTimeout: 15 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		// No WriteTimeout: streamed completions may run for minutes.
+		ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+	}
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", addr); err != nil {
+			return fmt.Errorf("server.listen: %w", err)
+		}
+	}
+	go a.expireSessions(ctx)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	a.log.Info("teamgate listening", "addr", ln.Addr().String(), "public_url", a.cfg.Server.PublicURL,
+		"upstream", a.cfg.Upstream.URL, "database", store.RedactURL(a.cfg.Database.URL), "version", buildVersion())
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	a.log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		srv.Close()
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// expireSessions deletes expired sessions every few minutes.
+func (a *app) expireSessions(ctx context.Context) {
+	t := time.NewTicker(5 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			n, err := a.store.DeleteExpiredSessions(ctx, time.Now())
+			if err != nil {
+				a.log.Warn("deleting expired sessions", "error", err)
+			} else if n > 0 {
+				a.log.Debug("deleted expired sessions", "count", n)
+			}
+		}
+	}
+}
+
+func newLogger(c LogConfig, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
