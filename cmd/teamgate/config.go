@@ -63,7 +63,7 @@ func defaultConfig() Config {
 		GraphTimeout:      30 * time.Second,
 	}
 	c.Database = store.Defaults()
-	c.LiteLLMSettings.ApplyDefaults()
+	c.LiteLLMSettings = teamsync.Defaults()
 	c.Log = LogConfig{Level: "info", Format: "json"}
 	return c
 }

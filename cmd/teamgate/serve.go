@@ -58,16 +58,18 @@ func cmdMigrate(ctx context.Context, args []string, getenv env, stdout, stderr i
 // appOptions let `teamgate dev` and tests inject their fakes.
 type appOptions struct {
 	httpClient *http.Client // for Entra and Graph; nil: a default client
+	store      store.Store  // an open, migrated store; nil: open database.url
 }
 
 // app is one wired teamgate: store, Graph client, reconciler and gateway.
 type app struct {
-	cfg     Config
-	log     *slog.Logger
-	store   store.Store
-	graph   *graph.Client
-	recon   *teamsync.Reconciler
-	gateway *gateway.Gateway
+	cfg       Config
+	log       *slog.Logger
+	store     store.Store
+	ownsStore bool
+	graph     *graph.Client
+	recon     *teamsync.Reconciler
+	gateway   *gateway.Gateway
 }
 
 func openStore(ctx context.Context, cfg store.Config) (store.Store, error) {
@@ -83,13 +85,18 @@ func openStore(ctx context.Context, cfg store.Config) (store.Store, error) {
 }
 
 func newApp(ctx context.Context, cfg Config, log *slog.Logger, opts appOptions) (*app, error) {
-	st, err := openStore(ctx, cfg.Database)
-	if err != nil {
-		return nil, err
+	st := opts.store
+	if st == nil {
+		var err error
+		if st, err = openStore(ctx, cfg.Database); err != nil {
+			return nil, err
+		}
 	}
 	gc, err := graph.New(graphConfig(cfg.Entra), graphOptions(opts, log)...)
 	if err != nil {
-		st.Close()
+		if opts.store == nil {
+			st.Close()
+		}
 		return nil, err
 	}
 	recon := teamsync.New(gc, st, cfg.LiteLLMSettings, teamsync.WithLogger(log))
@@ -107,11 +114,13 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, opts appOptions) 
 		Logger:    log,
 	})
 	if err != nil {
-		st.Close()
+		if opts.store == nil {
+			st.Close()
+		}
 		return nil, err
 	}
 	syncer.gw = gw
-	return &app{cfg: cfg, log: log, store: st, graph: gc, recon: recon, gateway: gw}, nil
+	return &app{cfg: cfg, log: log, store: st, ownsStore: opts.store == nil, graph: gc, recon: recon, gateway: gw}, nil
 }
 
 func graphConfig(e EntraConfig) graph.Config {
@@ -143,7 +152,12 @@ func issuerURL(e EntraConfig) string {
 	return strings.TrimRight(e.AuthorityHost, "/") + "/" + e.TenantID + "/v2.0"
 }
 
-func (a *app) Close() error { return a.store.Close() }
+func (a *app) Close() error {
+	if !a.ownsStore {
+		return nil
+	}
+	return a.store.Close()
+}
 
 // serve listens on addr (or uses ln) until ctx ends, then shuts down
 // gracefully: in-flight requests (streams included) get up to 30 s.

@@ -45,6 +45,16 @@ var userRoles = map[string]bool{
 // days, months), e.g. "30d" or "1mo".
 var durationRE = regexp.MustCompile(`^[1-9][0-9]*(s|m|h|d|mo)$`)
 
+// Defaults returns the section as config.yaml documents it: new teams get a
+// budget of 100 per 30 days and gpt-3.5-turbo, new users are internal users.
+// Set a key to null (e.g. `max_budget: null`) to leave it unset.
+func Defaults() Config {
+	budget := 100.0
+	c := Config{DefaultTeamParams: TeamParams{MaxBudget: &budget, BudgetDuration: "30d", Models: []string{"gpt-3.5-turbo"}}}
+	c.ApplyDefaults()
+	return c
+}
+
 // ApplyDefaults fills what LiteLLM would assume when a key is left out.
 func (c *Config) ApplyDefaults() {
 	if c.DefaultInternalUserParams.UserRole == "" {
