@@ -31,15 +31,15 @@ type Config struct {
 
 // EntraConfig is the `entra` section, shared by sign-in (OIDC) and sync (Graph).
 type EntraConfig struct {
-	TenantID           string           `yaml:"tenant_id"`
-	ClientID           string           `yaml:"client_id"`
-	ClientSecret       string           `yaml:"client_secret"`
-	AuthorityHost      string           `yaml:"authority_host"`
-	GraphURL           string           `yaml:"graph_url"`
-	ServicePrincipalID string           `yaml:"service_principal_id"`
-	NestedGroups       bool             `yaml:"nested_groups"`
+	TenantID           string        `yaml:"tenant_id"`
+	ClientID           string        `yaml:"client_id"`
+	ClientSecret       string        `yaml:"client_secret"`
+	AuthorityHost      string        `yaml:"authority_host"`
+	GraphURL           string        `yaml:"graph_url"`
+	ServicePrincipalID string        `yaml:"service_principal_id"`
+	NestedGroups       bool          `yaml:"nested_groups"`
 	AppGroupsTTL       time.Duration `yaml:"app_groups_ttl"`
-	GraphMaxAttempts   int              `yaml:"graph_max_attempts"`
+	GraphMaxAttempts   int           `yaml:"graph_max_attempts"`
 	GraphMaxRetryTime  time.Duration `yaml:"graph_max_retry_time"`
 	GraphTimeout       time.Duration `yaml:"graph_timeout"`
 }

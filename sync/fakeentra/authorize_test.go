@@ -26,6 +26,7 @@ func authorizeParams() url.Values {
 }
 
 func TestAuthorizeErrors(t *testing.T) {
+	t.Parallel()
 	unassigned := smallDirectory()
 	unassigned.AppAssignments = []string{"g-mkt"}
 	tests := []struct {
@@ -83,6 +84,7 @@ func TestAuthorizeErrors(t *testing.T) {
 }
 
 func TestAssignmentThroughDirectGroupOrUser(t *testing.T) {
+	t.Parallel()
 	d := smallDirectory()
 	d.Users = append(d.Users, User{ID: "u-nested", UPN: "nested@example.com", MemberOf: []string{"g-sub"}})
 	d.Groups = append(d.Groups, Group{ID: "g-sub", DisplayName: "Sub", MemberOf: []string{"g-eng"}})
@@ -113,6 +115,7 @@ func TestAssignmentThroughDirectGroupOrUser(t *testing.T) {
 }
 
 func TestInteractivePicker(t *testing.T) {
+	t.Parallel()
 	tn := startTenant(t, Config{})
 	params := authorizeParams()
 	params.Del("login_hint")
@@ -148,6 +151,7 @@ func TestInteractivePicker(t *testing.T) {
 }
 
 func TestFormPostResponseMode(t *testing.T) {
+	t.Parallel()
 	tn := startTenant(t, Config{})
 	params := authorizeParams()
 	params.Set("response_mode", "form_post")
@@ -165,6 +169,7 @@ func TestFormPostResponseMode(t *testing.T) {
 }
 
 func TestLogout(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name       string
 		registered []string
@@ -196,6 +201,7 @@ func TestLogout(t *testing.T) {
 }
 
 func TestRotateKeysKeepsOldTokensVerifiable(t *testing.T) {
+	t.Parallel()
 	tn := startTenant(t, Config{})
 	ctx := context.Background()
 	claims := func() map[string]any {
@@ -232,6 +238,7 @@ func kid(t *testing.T, raw string) string {
 }
 
 func TestClientCredentialsScope(t *testing.T) {
+	t.Parallel()
 	tn := startTenant(t, Config{})
 	tests := []struct {
 		name, scope string
@@ -253,6 +260,7 @@ func TestClientCredentialsScope(t *testing.T) {
 }
 
 func TestIndexPage(t *testing.T) {
+	t.Parallel()
 	tn := startTenant(t, Config{})
 	resp, err := http.Get(tn.AuthorityHost() + "/")
 	if err != nil {

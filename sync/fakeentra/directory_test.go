@@ -7,6 +7,7 @@ import (
 )
 
 func TestLoadDirectoryExample(t *testing.T) {
+	t.Parallel()
 	d, err := LoadDirectory("testdata/directory.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -20,6 +21,7 @@ func TestLoadDirectoryExample(t *testing.T) {
 }
 
 func TestParseDirectoryRejects(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, yaml string
 		wantErr    []string // every problem must be named
@@ -53,6 +55,7 @@ func TestParseDirectoryRejects(t *testing.T) {
 }
 
 func TestParseDirectoryAcceptsCyclesAndEmpty(t *testing.T) {
+	t.Parallel()
 	for name, y := range map[string]string{
 		"empty":        "",
 		"nested cycle": "groups:\n  - {id: g1, member_of: [g2]}\n  - {id: g2, member_of: [g1]}\n",
@@ -64,6 +67,7 @@ func TestParseDirectoryAcceptsCyclesAndEmpty(t *testing.T) {
 }
 
 func TestDemoDirectory(t *testing.T) {
+	t.Parallel()
 	d := DemoDirectory()
 	if _, err := indexDirectory(d); err != nil {
 		t.Fatal(err)
@@ -94,6 +98,7 @@ func TestDemoDirectory(t *testing.T) {
 }
 
 func TestDirectoryChangesWhileServing(t *testing.T) {
+	t.Parallel()
 	tn := startTenant(t, Config{})
 	token := appToken(t, tn)
 	groupsOf := func(user string) map[string]string {

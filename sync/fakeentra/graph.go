@@ -54,7 +54,7 @@ func (t *Tenant) serveGraph(w http.ResponseWriter, r *http.Request, rest string)
 	case seg[0] == "groups" && len(seg) == 2:
 		t.serveGroup(w, r, c, seg[1])
 	case seg[0] == "servicePrincipals" && len(seg) == 3 && seg[2] == "appRoleAssignedTo":
-		t.serveAppRoleAssignedTo(w, r, c, seg[1] == t.cfg.ServicePrincipalID || strings.EqualFold(seg[1], t.cfg.ServicePrincipalID))
+		t.serveAppRoleAssignedTo(w, r, c, strings.EqualFold(seg[1], t.cfg.ServicePrincipalID))
 	case strings.HasPrefix(seg[0], "servicePrincipals(") && len(seg) == 2 && seg[1] == "appRoleAssignedTo":
 		t.serveAppRoleAssignedTo(w, r, c, seg[0] == "servicePrincipals(appId='"+t.cfg.ClientID+"')")
 	default:

@@ -40,6 +40,7 @@ func collect(t *testing.T, tn *Tenant, token, path string) ([]map[string]any, in
 }
 
 func TestMemberOfPaging(t *testing.T) {
+	t.Parallel()
 	d := Directory{Users: []User{{ID: "u-big", UPN: "big@example.com"}}}
 	for i := range 1200 {
 		id := fmt.Sprintf("g-%04d", i)
@@ -80,6 +81,7 @@ func TestMemberOfPaging(t *testing.T) {
 }
 
 func TestMemberOfMixesTypesAndSelect(t *testing.T) {
+	t.Parallel()
 	tn := startTenant(t, Config{})
 	token := appToken(t, tn)
 	items, _ := collect(t, tn, token, "/v1.0/users/u-alice/memberOf?$select=id,displayName")
@@ -103,6 +105,7 @@ func TestMemberOfMixesTypesAndSelect(t *testing.T) {
 }
 
 func TestTransitiveMemberOfFollowsNestingAndCycles(t *testing.T) {
+	t.Parallel()
 	tn := startTenant(t, Config{})
 	token := appToken(t, tn)
 	items, _ := collect(t, tn, token, "/v1.0/users/u-alice/transitiveMemberOf/microsoft.graph.group?$select=id,displayName")
@@ -116,6 +119,7 @@ func TestTransitiveMemberOfFollowsNestingAndCycles(t *testing.T) {
 }
 
 func TestPermissions(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name       string
 		perms      []string
@@ -154,6 +158,7 @@ func TestPermissions(t *testing.T) {
 }
 
 func TestMeWithAppTokenMessage(t *testing.T) {
+	t.Parallel()
 	tn := startTenant(t, Config{})
 	_, body := graphGet(t, tn, appToken(t, tn), "/v1.0/me")
 	if msg := body["error"].(map[string]any)["message"]; msg != "/me request is only valid with delegated authentication flow." {
@@ -162,6 +167,7 @@ func TestMeWithAppTokenMessage(t *testing.T) {
 }
 
 func TestLimitedInformationWithoutGroupPermission(t *testing.T) {
+	t.Parallel()
 	tn := startTenant(t, Config{AppPermissions: []string{"User.Read.All"}})
 	items, _ := collect(t, tn, appToken(t, tn), "/v1.0/users/u-alice/memberOf?$select=id,displayName")
 	for _, it := range items {
@@ -176,6 +182,7 @@ func TestLimitedInformationWithoutGroupPermission(t *testing.T) {
 }
 
 func TestAppRoleAssignedTo(t *testing.T) {
+	t.Parallel()
 	d := Directory{Users: []User{{ID: "u-1", DisplayName: "One", UPN: "one@example.com"}}, AppAssignments: []string{"u-1"}}
 	for i := range 150 {
 		id := fmt.Sprintf("g-%03d", i)
@@ -211,6 +218,7 @@ func TestAppRoleAssignedTo(t *testing.T) {
 }
 
 func TestFailNextWithRetryAfter(t *testing.T) {
+	t.Parallel()
 	tn := startTenant(t, Config{})
 	token := appToken(t, tn)
 	tn.FailNext("/memberOf", 2, http.StatusTooManyRequests, "3")
@@ -234,6 +242,7 @@ func TestFailNextWithRetryAfter(t *testing.T) {
 }
 
 func TestSetLatencyHonoursContext(t *testing.T) {
+	t.Parallel()
 	tn := startTenant(t, Config{})
 	token := appToken(t, tn)
 	tn.SetLatency("/memberOf", time.Hour)
@@ -255,6 +264,7 @@ func TestSetLatencyHonoursContext(t *testing.T) {
 }
 
 func TestBearerValidation(t *testing.T) {
+	t.Parallel()
 	clock := newClock()
 	tn := startTenant(t, Config{Now: clock.Now})
 	valid := appToken(t, tn)
@@ -305,6 +315,7 @@ func userToken(t *testing.T, tn *Tenant, user, scope string) string {
 }
 
 func TestDelegatedGraph(t *testing.T) {
+	t.Parallel()
 	tn := startTenant(t, Config{})
 	basic := userToken(t, tn, "alice@example.com", "openid profile User.Read")
 	full := userToken(t, tn, "alice@example.com", "openid https://graph.microsoft.com/GroupMember.Read.All")
@@ -349,6 +360,7 @@ func TestDelegatedGraph(t *testing.T) {
 }
 
 func TestCountWithConsistencyLevel(t *testing.T) {
+	t.Parallel()
 	tn := startTenant(t, Config{})
 	resp, body := graphGet(t, tn, appToken(t, tn), "/v1.0/users/u-alice/memberOf/microsoft.graph.group?$count=true&$top=1",
 		"ConsistencyLevel", "eventual")
@@ -358,6 +370,7 @@ func TestCountWithConsistencyLevel(t *testing.T) {
 }
 
 func TestFailNextOnTokenEndpointUsesOAuthShape(t *testing.T) {
+	t.Parallel()
 	tn := startTenant(t, Config{})
 	tn.FailNext("/oauth2/v2.0/token", 1, http.StatusServiceUnavailable, "1")
 	status, body := postToken(t, tn, url.Values{"grant_type": {"client_credentials"}, "client_id": {testClient},
@@ -369,6 +382,7 @@ func TestFailNextOnTokenEndpointUsesOAuthShape(t *testing.T) {
 }
 
 func TestAppRoleAssignedToSelect(t *testing.T) {
+	t.Parallel()
 	tn := startTenant(t, Config{})
 	path := "/v1.0/servicePrincipals/" + tn.ServicePrincipalID() + "/appRoleAssignedTo?$select=principalId,principalType"
 	items, _ := collect(t, tn, appToken(t, tn), path)

@@ -61,6 +61,7 @@ func (rp *relyingParty) authorize(t *testing.T, state, nonce, pkceVerifier strin
 }
 
 func TestDiscoveryDoesNotAdvertisePKCE(t *testing.T) {
+	t.Parallel()
 	tn := startTenant(t, Config{})
 	resp, err := http.Get(tn.Issuer() + "/.well-known/openid-configuration")
 	if err != nil {
@@ -85,6 +86,7 @@ func TestDiscoveryDoesNotAdvertisePKCE(t *testing.T) {
 }
 
 func TestCodeFlowWithPKCE(t *testing.T) {
+	t.Parallel()
 	tn := startTenant(t, Config{RedirectURIs: []string{testRedirect}})
 	rp := newRelyingParty(t, tn)
 	ctx := context.Background()
@@ -144,6 +146,7 @@ func TestCodeFlowWithPKCE(t *testing.T) {
 }
 
 func TestIDTokenOmitsEmailWithoutMailbox(t *testing.T) {
+	t.Parallel()
 	tn := startTenant(t, Config{})
 	rp := newRelyingParty(t, tn)
 	pkce := oauth2.GenerateVerifier()
@@ -167,6 +170,7 @@ func TestIDTokenOmitsEmailWithoutMailbox(t *testing.T) {
 }
 
 func TestCodeRedemptionErrors(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name      string
 		mutate    func(form url.Values, clock *fakeClock)
@@ -221,6 +225,7 @@ func TestCodeRedemptionErrors(t *testing.T) {
 }
 
 func TestClientSecretBasicAuth(t *testing.T) {
+	t.Parallel()
 	tn := startTenant(t, Config{})
 	conf := oauth2.Config{ClientID: testClient, ClientSecret: testSecret, RedirectURL: testRedirect,
 		Endpoint: oauth2.Endpoint{AuthURL: tn.AuthorizeURL(), TokenURL: tn.TokenURL(), AuthStyle: oauth2.AuthStyleInHeader},

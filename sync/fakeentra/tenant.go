@@ -264,3 +264,5 @@ func redirectAllowed(registered []string, u string) bool {
 	}
 	return false
 }
+
+var _ http.Handler = (*Tenant)(nil)

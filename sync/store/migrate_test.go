@@ -69,16 +69,27 @@ func TestMigrateConcurrently(t *testing.T) {
 					t.Errorf("replica %d: Migrate: %v", i, err)
 				}
 			}
-			var n int
-			ss := stores[0].(*sqlStore)
-			if err := ss.reader().get(t.Context(), &n, "SELECT count(*) FROM schema_migrations"); err != nil {
-				t.Fatalf("count schema_migrations: %v", err)
-			}
-			if want := len(versions(t, name)); n != want {
+			want := len(versions(t, name))
+			if n := appliedCount(t, stores[0]); n != want {
 				t.Errorf("schema_migrations has %d rows, want %d", n, want)
+			}
+			if err := stores[1].Migrate(t.Context()); err != nil {
+				t.Fatalf("Migrate again: %v", err)
+			}
+			if n := appliedCount(t, stores[0]); n != want {
+				t.Errorf("after migrating again, schema_migrations has %d rows, want %d", n, want)
 			}
 		})
 	}
+}
+
+func appliedCount(t *testing.T, s Store) int {
+	t.Helper()
+	var n int
+	if err := s.(*sqlStore).reader().get(t.Context(), &n, "SELECT count(*) FROM schema_migrations"); err != nil {
+		t.Fatalf("count schema_migrations: %v", err)
+	}
+	return n
 }
 
 // freshPostgresSchema mirrors storetest's isolation without importing it

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/lib/pq"
 )
 
 // This file holds every SQL statement, built once per dialect at Open.
@@ -12,10 +14,11 @@ import (
 // syntax, which SQLite (through modernc.org/sqlite) also binds by number, so
 // one argument list serves both dialects and a parameter may be repeated.
 //
-// Lists travel as ONE parameter holding a JSON array (or object), expanded
-// server-side by json_each (SQLite) or jsonb_array_elements_text /
-// jsonb_each_text / jsonb_to_recordset (PostgreSQL). That keeps every
-// statement's text and parameter count independent of the input size.
+// Lists travel as ONE parameter: a JSON array or object expanded by
+// json_each on SQLite; a text[] (ids) or a JSON document (teams, aliases)
+// expanded by unnest / jsonb_to_recordset / jsonb_object_keys on PostgreSQL.
+// That keeps every statement's text and parameter count independent of the
+// input size.
 
 // dialect is what differs between the backends.
 type dialect struct {
@@ -30,6 +33,16 @@ func (d *dialect) time(t time.Time) any {
 		return t.Format(sqliteTimeLayout)
 	}
 	return t
+}
+
+// list encodes an id list parameter, sorted and without duplicates: a JSON
+// array for SQLite's json_each, a text[] for PostgreSQL's = ANY.
+func (d *dialect) list(ids []string) any {
+	ids = sortedUnique(ids)
+	if d.name == DialectPostgres {
+		return pq.StringArray(ids)
+	}
+	return encodeList(ids)
 }
 
 // limit encodes a LIMIT parameter; n <= 0 means no limit.
@@ -78,23 +91,21 @@ func newDialect(name string) *dialect {
 	// Text ordering: PostgreSQL would otherwise sort by the database's locale,
 	// SQLite sorts bytewise; "C" makes both sort the same way.
 	collate := ""
-	// rows expands JSON array parameter $n into rows with one column, value.
+	// rows expands list parameter $n (see dialect.list) into rows with one
+	// column, value; member is "col is in list parameter $n".
+	//
+	// SQLite builds a temporary index for IN (subquery). PostgreSQL gets a
+	// text[] and = ANY($n): the array is a constant of the (custom) plan,
+	// which PostgreSQL probes through a hash table or the index. IN (SELECT
+	// unnest or a JSON function) is avoided there: misled by the statistics
+	// of a freshly filled table, the planner may re-run the function for
+	// every row, which took seconds for 5,000 ids.
 	rows := func(n int) string { return fmt.Sprintf("(SELECT value FROM json_each($%d))", n) }
-	// member is "col is one of the ids in JSON array parameter $n". SQLite
-	// builds a temporary index for IN (subquery). PostgreSQL gets an array
-	// computed once (an InitPlan): with IN (subquery) the planner, misled by
-	// the statistics of a freshly filled table, may re-run the JSON function
-	// for every row (quadratic: seconds for 5,000 ids); = ANY(array) is an
-	// index probe per id or a filter, never a nested loop over the function.
 	member := func(col string, n int) string { return col + " IN " + rows(n) }
 	if name == DialectPostgres {
 		collate = ` COLLATE "C"`
-		rows = func(n int) string {
-			return fmt.Sprintf("(SELECT value FROM jsonb_array_elements_text(CAST($%d AS jsonb)) AS e(value))", n)
-		}
-		member = func(col string, n int) string {
-			return fmt.Sprintf("%s = ANY(ARRAY(SELECT jsonb_array_elements_text(CAST($%d AS jsonb))))", col, n)
-		}
+		rows = func(n int) string { return fmt.Sprintf("(SELECT unnest(CAST($%d AS text[])) AS value)", n) }
+		member = func(col string, n int) string { return fmt.Sprintf("%s = ANY(CAST($%d AS text[]))", col, n) }
 	}
 	order := func(cols ...string) string {
 		for i, c := range cols {

@@ -74,7 +74,7 @@ func (s *sqlStore) MembersOfTeams(ctx context.Context, teamIDs []string) ([]Memb
 	case len(teamIDs) == 0:
 		return []Membership{}, nil
 	default:
-		err = s.reader().sel(ctx, &rows, s.d.q.membersOfTeams, encodeList(sortedUnique(teamIDs)))
+		err = s.reader().sel(ctx, &rows, s.d.q.membersOfTeams, s.d.list(teamIDs))
 	}
 	if err != nil {
 		return nil, wrapErr("members of teams", err)

@@ -116,7 +116,7 @@ func (t *sqlTx) TeamsByID(ctx context.Context, ids []string) ([]Team, error) {
 		return []Team{}, nil
 	}
 	var rows []teamRow
-	if err := t.run.sel(ctx, &rows, t.d.q.teamsByID, encodeList(sortedUnique(ids))); err != nil {
+	if err := t.run.sel(ctx, &rows, t.d.q.teamsByID, t.d.list(ids)); err != nil {
 		return nil, wrapErr("teams by id", err)
 	}
 	return teams(rows), nil
@@ -181,7 +181,7 @@ func (t *sqlTx) SetAssigned(ctx context.Context, ids []string, assigned bool, no
 	if len(ids) == 0 {
 		return []string{}, nil
 	}
-	return t.ids(ctx, "set assigned", t.d.q.setAssigned, encodeList(sortedUnique(ids)), assigned, t.d.time(now))
+	return t.ids(ctx, "set assigned", t.d.q.setAssigned, t.d.list(ids), assigned, t.d.time(now))
 }
 
 // UserMemberships: one statement; ordered by team id.
@@ -199,7 +199,7 @@ func (t *sqlTx) AddMemberships(ctx context.Context, userID string, teamIDs []str
 	if len(teamIDs) == 0 {
 		return []string{}, nil
 	}
-	return t.ids(ctx, "add memberships", t.d.q.addMemberships, userID, encodeList(sortedUnique(teamIDs)), role, source, t.d.time(now))
+	return t.ids(ctx, "add memberships", t.d.q.addMemberships, userID, t.d.list(teamIDs), role, source, t.d.time(now))
 }
 
 // RemoveMemberships: one statement.
@@ -207,7 +207,7 @@ func (t *sqlTx) RemoveMemberships(ctx context.Context, userID string, teamIDs []
 	if len(teamIDs) == 0 {
 		return []string{}, nil
 	}
-	return t.ids(ctx, "remove memberships", t.d.q.removeMembers, userID, encodeList(sortedUnique(teamIDs)), source)
+	return t.ids(ctx, "remove memberships", t.d.q.removeMembers, userID, t.d.list(teamIDs), source)
 }
 
 // InsertSyncEvent: one statement.

@@ -12,7 +12,7 @@ import (
 var concurrencyTests = []namedTest{
 	{"InsertTeamsOverlappingFrom20Goroutines", testConcurrentInsertTeams},
 	{"UpsertSameUserFrom10Goroutines", testConcurrentUpsertSameUser},
-	{"ReconcileShapedTransactionsSharingTeams", testConcurrentReconciles},
+	{"Reconciles50UsersSharing20NewTeams", testConcurrentReconciles},
 }
 
 // collect runs fn(i) for i in [0, n) concurrently and returns each result.
@@ -109,10 +109,11 @@ func testConcurrentUpsertSameUser(t *testing.T, s store.Store) {
 	}
 }
 
-// Twenty sign-ins at once, each in the shape of a reconcile, all sharing ten
-// new teams: none fails, no team is duplicated, every membership is there.
+// Fifty sign-ins at once, each in the shape of a reconcile, all sharing
+// twenty new teams: none fails, no team is duplicated, every membership is
+// there.
 func testConcurrentReconciles(t *testing.T, s store.Store) {
-	const users, sharedTeams = 20, 10
+	const users, sharedTeams = 50, 20
 	var shared []store.Team
 	for i := range sharedTeams {
 		shared = append(shared, team(fmt.Sprintf("shared-%02d", i), fmt.Sprintf("Shared %02d", i), true))

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/teamgate/teamgate/sync/store"
 )
@@ -159,7 +158,6 @@ func runBatchSequence(t *testing.T, s store.Store, prefix string, n int) map[str
 	for _, op := range batchOps {
 		var got int
 		before := s.Stats().Statements
-		start0 := time.Now()
 		if op == "MembersOfTeams" { // a Store read, outside any transaction
 			var err error
 			if got, err = steps[op](nil); err != nil {
@@ -173,7 +171,6 @@ func runBatchSequence(t *testing.T, s store.Store, prefix string, n int) map[str
 			})
 		}
 		counts[op] = s.Stats().Statements - before
-		t.Logf("TIMING %s %d %s", op, n, time.Since(start0))
 		if got != n {
 			t.Errorf("%s(%d ids) affected %d", op, n, got)
 		}

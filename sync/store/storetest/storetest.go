@@ -31,8 +31,8 @@ func Backends() []string { return []string{store.DialectSQLite, store.DialectPos
 
 // New returns a fresh, migrated store of the given backend that only this
 // test sees, closed (and on PostgreSQL dropped) at cleanup. It skips the test
-// for PostgreSQL when EnvPostgresURL is unset.
-func New(t testing.TB, backend string) store.Store {
+// for PostgreSQL when EnvPostgresURL is unset. opts are passed to store.Open.
+func New(t testing.TB, backend string, opts ...store.Option) store.Store {
 	t.Helper()
 	var raw string
 	switch backend {
@@ -45,7 +45,7 @@ func New(t testing.TB, backend string) store.Store {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	s, err := store.Open(ctx, raw)
+	s, err := store.Open(ctx, raw, opts...)
 	if err != nil {
 		t.Fatalf("storetest: open %s: %v", backend, err)
 	}
