@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"gopkg.in/yaml.v3"
 )
 
 func randomHex(t *testing.T) string {
@@ -109,5 +111,22 @@ func TestErrorsAreSentinels(t *testing.T) {
 	err := wrapErr("x", errors.New("driver said no"))
 	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrConflict) {
 		t.Errorf("plain driver error mapped to a sentinel: %v", err)
+	}
+}
+
+func TestConfigDecodesFromYAML(t *testing.T) {
+	const doc = "url: postgres://teamgate@db/teamgate\nmax_open_conns: 20\nmax_idle_conns: 4\nconn_max_lifetime: 15m\n"
+	cfg := Defaults()
+	dec := yaml.NewDecoder(strings.NewReader(doc))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil {
+		t.Fatalf("decode: %v", err)
+	}
+	want := Config{URL: "postgres://teamgate@db/teamgate", MaxOpenConns: 20, MaxIdleConns: 4, ConnMaxLifetime: 15 * time.Minute}
+	if cfg != want {
+		t.Errorf("decoded %+v, want %+v", cfg, want)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("Validate: %v", err)
 	}
 }

@@ -23,6 +23,10 @@ import (
 // EnvPostgresURL names the PostgreSQL server tests may use.
 const EnvPostgresURL = "TEAMGATE_TEST_POSTGRES_URL"
 
+// EnvRequirePostgres, when set (CI sets it), turns a missing PostgreSQL into
+// a test failure instead of a skip.
+const EnvRequirePostgres = "TEAMGATE_REQUIRE_POSTGRES"
+
 const skipPostgres = "PostgreSQL tests skipped: set " + EnvPostgresURL +
 	"=postgres://postgres@127.0.0.1:5432/test?sslmode=disable to run them"
 
@@ -75,6 +79,9 @@ func postgresSchemaURL(t testing.TB) string {
 	t.Helper()
 	base := os.Getenv(EnvPostgresURL)
 	if base == "" {
+		if os.Getenv(EnvRequirePostgres) != "" {
+			t.Fatalf("storetest: %s is set, so PostgreSQL is required, but %s is empty", EnvRequirePostgres, EnvPostgresURL)
+		}
 		t.Skip(skipPostgres)
 	}
 	u, err := url.Parse(base)
