@@ -1,0 +1,140 @@
+package gateway
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+)
+
+const (
+	defaultSyncEventsLimit = 50
+	maxSyncEventsLimit     = 500
+)
+
+// adminAuth guards /teamgate/api/. With no token configured the API does
+// not exist (404); otherwise the bearer token must match, compared in
+// constant time over fixed-length digests so that neither content nor length
+// leaks through timing.
+func (g *Gateway) adminAuth(c *gin.Context) {
+	if g.cfg.Admin.APIToken == "" {
+		g.writeAPIError(c, errNotFound())
+		c.Abort()
+		return
+	}
+	token, ok := bearerToken(c.Request.Header.Get("Authorization"))
+	sum := sha256.Sum256([]byte(token))
+	if !ok || subtle.ConstantTimeCompare(sum[:], g.adminTokenSum[:]) != 1 {
+		g.writeAPIError(c, &statusError{Status: http.StatusUnauthorized,
+			Message: "a valid admin API token is required (Authorization: Bearer <token>)"})
+		c.Abort()
+		return
+	}
+	c.Next()
+}
+
+func bearerToken(header string) (string, bool) {
+	const prefix = "Bearer "
+	if len(header) <= len(prefix) || !strings.EqualFold(header[:len(prefix)], prefix) {
+		return "", false
+	}
+	token := strings.TrimSpace(header[len(prefix):])
+	return token, token != ""
+}
+
+// writeAPIError answers the admin API in JSON whatever the client accepts.
+func (g *Gateway) writeAPIError(c *gin.Context, e *statusError) {
+	g.respondError(c.Writer, c.Request, e, false)
+}
+
+// directoryError maps a Directory failure to the answer.
+func directoryError(err error) *statusError {
+	if errors.Is(err, ErrNotFound) {
+		return &statusError{Status: http.StatusNotFound, Message: "not found"}
+	}
+	return &statusError{Status: http.StatusServiceUnavailable, Message: "the database is unavailable", Cause: err}
+}
+
+func (g *Gateway) handleTeams(c *gin.Context) {
+	teams, err := g.deps.Directory.Teams(c.Request.Context())
+	if err != nil {
+		g.writeAPIError(c, directoryError(err))
+		return
+	}
+	if teams == nil {
+		teams = []AdminTeam{}
+	}
+	for i := range teams {
+		normalizeTeam(&teams[i])
+	}
+	c.JSON(http.StatusOK, teams)
+}
+
+func (g *Gateway) handleTeam(c *gin.Context) {
+	team, err := g.deps.Directory.Team(c.Request.Context(), c.Param("team_id"))
+	if err != nil {
+		g.writeAPIError(c, directoryError(err))
+		return
+	}
+	normalizeTeam(&team)
+	c.JSON(http.StatusOK, team)
+}
+
+func (g *Gateway) handleUser(c *gin.Context) {
+	user, err := g.deps.Directory.User(c.Request.Context(), c.Param("user_id"))
+	if err != nil {
+		g.writeAPIError(c, directoryError(err))
+		return
+	}
+	if user.Models == nil {
+		user.Models = []string{}
+	}
+	if user.Teams == nil {
+		user.Teams = []string{}
+	}
+	c.JSON(http.StatusOK, user)
+}
+
+func (g *Gateway) handleSyncEvents(c *gin.Context) {
+	limit := defaultSyncEventsLimit
+	if s := c.Query("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > maxSyncEventsLimit {
+			g.writeAPIError(c, &statusError{Status: http.StatusBadRequest,
+				Message: "limit must be a number from 1 to " + strconv.Itoa(maxSyncEventsLimit)})
+			return
+		}
+		limit = n
+	}
+	events, err := g.deps.Directory.SyncEvents(c.Request.Context(), c.Query("user_id"), limit)
+	if err != nil {
+		g.writeAPIError(c, directoryError(err))
+		return
+	}
+	if events == nil {
+		events = []AdminSyncEvent{}
+	}
+	for i := range events {
+		e := &events[i]
+		for _, s := range []*[]string{&e.TeamsCreated, &e.TeamsRenamed, &e.TeamsUnassigned, &e.MembershipsAdded, &e.MembershipsRemoved} {
+			if *s == nil {
+				*s = []string{}
+			}
+		}
+	}
+	c.JSON(http.StatusOK, events)
+}
+
+// normalizeTeam makes list fields JSON arrays, never null.
+func normalizeTeam(t *AdminTeam) {
+	if t.Models == nil {
+		t.Models = []string{}
+	}
+	if t.Members == nil {
+		t.Members = []AdminMember{}
+	}
+}

@@ -1,0 +1,283 @@
+package gateway
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the gateway's part of config.yaml. The keys are a public
+// contract: add to them, never rename them.
+type Config struct {
+	Server   ServerConfig   `yaml:"server"`
+	Upstream UpstreamConfig `yaml:"upstream"`
+	Session  SessionConfig  `yaml:"session"`
+	Admin    AdminConfig    `yaml:"admin"`
+}
+
+// ServerConfig is where teamgate listens and how browsers reach it.
+type ServerConfig struct {
+	Listen string `yaml:"listen"`
+	// PublicURL is the origin browsers use; the OIDC redirect URI is
+	// PublicURL + "/oauth2/callback", and an https URL makes cookies Secure.
+	PublicURL string `yaml:"public_url"`
+}
+
+// UpstreamConfig is the LiteLLM proxy behind teamgate.
+type UpstreamConfig struct {
+	URL string `yaml:"url"`
+	// ResponseHeaderTimeout bounds the wait for the upstream's response
+	// headers only: LLM streams run for minutes, so there is deliberately no
+	// whole-response timeout.
+	ResponseHeaderTimeout Duration `yaml:"response_header_timeout"`
+	DialTimeout           Duration `yaml:"dial_timeout"`
+	// GroupsMaxBytes caps the groups header; many servers reject requests
+	// whose headers exceed 8 KiB, and 250 team ids are already ~9 KiB.
+	GroupsMaxBytes int           `yaml:"groups_max_bytes"`
+	Headers        HeadersConfig `yaml:"headers"`
+}
+
+// HeadersConfig names the identity headers injected into upstream requests.
+type HeadersConfig struct {
+	User              string `yaml:"user"`
+	Email             string `yaml:"email"`
+	PreferredUsername string `yaml:"preferred_username"`
+	Groups            string `yaml:"groups"`
+	TeamID            string `yaml:"team_id"`
+}
+
+// SessionConfig configures the session cookie and its server-side record.
+type SessionConfig struct {
+	// Secret keys the cookies (signing and encryption keys are derived from
+	// it with distinct labels). Changing it signs everyone out.
+	Secret   string   `yaml:"secret"`
+	Lifetime Duration `yaml:"lifetime"`
+	// CacheTTL is how long a replica trusts a looked-up session without
+	// asking the database again; a revocation on another replica takes at
+	// most this long to apply (on the replica that served the sign-out it
+	// applies at once).
+	CacheTTL   Duration `yaml:"cache_ttl"`
+	CookieName string   `yaml:"cookie_name"`
+}
+
+// AdminConfig enables the admin JSON API.
+type AdminConfig struct {
+	// APIToken is the bearer token for /teamgate/api/...; empty disables it.
+	APIToken string `yaml:"api_token"`
+}
+
+// Defaults, exported so that config.yaml documentation and tests agree.
+const (
+	DefaultListen                = ":4180"
+	DefaultPublicURL             = "http://localhost:4180"
+	DefaultUpstreamURL           = "http://localhost:4000"
+	DefaultResponseHeaderTimeout = 10 * time.Minute
+	DefaultDialTimeout           = 10 * time.Second
+	DefaultGroupsMaxBytes        = 4096
+	DefaultSessionLifetime       = 12 * time.Hour
+	DefaultSessionCacheTTL       = 30 * time.Second
+	DefaultCookieName            = "teamgate_session"
+
+	DefaultUserHeader              = "X-Forwarded-User"
+	DefaultEmailHeader             = "X-Forwarded-Email"
+	DefaultPreferredUsernameHeader = "X-Forwarded-Preferred-Username"
+	DefaultGroupsHeader            = "X-Forwarded-Groups"
+	DefaultTeamIDHeader            = "X-LiteLLM-Team-Id"
+
+	minSecretBytes   = 32
+	minAdminTokenLen = 16
+)
+
+// ApplyDefaults fills every unset key with its default. A zero cache_ttl is
+// indistinguishable from unset and so becomes the default; set a tiny value
+// such as 1ns to effectively disable caching.
+func (c *Config) ApplyDefaults() {
+	setDefault(&c.Server.Listen, DefaultListen)
+	setDefault(&c.Server.PublicURL, DefaultPublicURL)
+	setDefault(&c.Upstream.URL, DefaultUpstreamURL)
+	if c.Upstream.ResponseHeaderTimeout == 0 {
+		c.Upstream.ResponseHeaderTimeout = Duration(DefaultResponseHeaderTimeout)
+	}
+	if c.Upstream.DialTimeout == 0 {
+		c.Upstream.DialTimeout = Duration(DefaultDialTimeout)
+	}
+	if c.Upstream.GroupsMaxBytes == 0 {
+		c.Upstream.GroupsMaxBytes = DefaultGroupsMaxBytes
+	}
+	h := &c.Upstream.Headers
+	setDefault(&h.User, DefaultUserHeader)
+	setDefault(&h.Email, DefaultEmailHeader)
+	setDefault(&h.PreferredUsername, DefaultPreferredUsernameHeader)
+	setDefault(&h.Groups, DefaultGroupsHeader)
+	setDefault(&h.TeamID, DefaultTeamIDHeader)
+	if c.Session.Lifetime == 0 {
+		c.Session.Lifetime = Duration(DefaultSessionLifetime)
+	}
+	if c.Session.CacheTTL == 0 {
+		c.Session.CacheTTL = Duration(DefaultSessionCacheTTL)
+	}
+	setDefault(&c.Session.CookieName, DefaultCookieName)
+}
+
+func setDefault(s *string, def string) {
+	if *s == "" {
+		*s = def
+	}
+}
+
+// Validate reports every problem at once, each naming its full key, so an
+// operator fixes the file in one pass. Call it after ApplyDefaults.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+
+	if c.Server.Listen == "" {
+		bad("server.listen", "must be set, e.g. \":4180\"")
+	} else if _, _, err := net.SplitHostPort(c.Server.Listen); err != nil {
+		bad("server.listen", "must be host:port or :port (got %q)", c.Server.Listen)
+	}
+	if err := checkHTTPURL(c.Server.PublicURL); err != nil {
+		bad("server.public_url", "%v", err)
+	} else if u, _ := url.Parse(c.Server.PublicURL); strings.TrimSuffix(u.Path, "/") != "" {
+		bad("server.public_url", "must not have a path: teamgate serves /oauth2/ and /teamgate/ from the root (got %q)", c.Server.PublicURL)
+	}
+
+	if err := checkHTTPURL(c.Upstream.URL); err != nil {
+		bad("upstream.url", "%v", err)
+	}
+	if c.Upstream.ResponseHeaderTimeout <= 0 {
+		bad("upstream.response_header_timeout", "must be positive (got %s)", c.Upstream.ResponseHeaderTimeout)
+	}
+	if c.Upstream.DialTimeout <= 0 {
+		bad("upstream.dial_timeout", "must be positive (got %s)", c.Upstream.DialTimeout)
+	}
+	if n := c.Upstream.GroupsMaxBytes; n < 64 || n > 65536 {
+		bad("upstream.groups_max_bytes", "must be between 64 and 65536 (got %d)", n)
+	}
+	errs = append(errs, c.Upstream.Headers.validate()...)
+
+	if n := len(c.Session.Secret); n < minSecretBytes {
+		bad("session.secret", "must be at least %d bytes (got %d)", minSecretBytes, n)
+	}
+	if c.Session.Lifetime < Duration(time.Minute) {
+		bad("session.lifetime", "must be at least 1m (got %s)", c.Session.Lifetime)
+	}
+	if c.Session.CacheTTL < 0 {
+		bad("session.cache_ttl", "must not be negative (got %s)", c.Session.CacheTTL)
+	} else if c.Session.CacheTTL > c.Session.Lifetime {
+		bad("session.cache_ttl", "must not exceed session.lifetime (got %s > %s)", c.Session.CacheTTL, c.Session.Lifetime)
+	}
+	if !isToken(c.Session.CookieName) {
+		bad("session.cookie_name", "must be a non-empty cookie name of letters, digits, '-' or '_' (got %q)", c.Session.CookieName)
+	}
+
+	if t := c.Admin.APIToken; t != "" && len(t) < minAdminTokenLen {
+		bad("admin.api_token", "must be at least %d bytes when set (got %d); leave it empty to disable the admin API", minAdminTokenLen, len(t))
+	}
+	return errors.Join(errs...)
+}
+
+// validate checks the identity header names: each must be a valid header
+// name, distinct from the others once case and '_'/'-' are ignored (the way
+// they are stripped), and not one of the headers that carry credentials or
+// framing.
+func (h HeadersConfig) validate() []error {
+	var errs []error
+	seen := map[string]string{}
+	for _, f := range h.fields() {
+		key := "upstream.headers." + f.key
+		switch norm := normalizeHeaderName(f.value); {
+		case !isToken(f.value):
+			errs = append(errs, fmt.Errorf("%s: must be a header name of letters, digits, '-' or '_' (got %q)", key, f.value))
+		case reservedHeaders[norm]:
+			errs = append(errs, fmt.Errorf("%s: %q cannot be used as an identity header", key, f.value))
+		case seen[norm] != "":
+			errs = append(errs, fmt.Errorf("%s: %q is the same header as upstream.headers.%s", key, f.value, seen[norm]))
+		default:
+			seen[norm] = f.key
+		}
+	}
+	return errs
+}
+
+type headerField struct{ key, value string }
+
+func (h HeadersConfig) fields() []headerField {
+	return []headerField{
+		{"user", h.User},
+		{"email", h.Email},
+		{"preferred_username", h.PreferredUsername},
+		{"groups", h.Groups},
+		{"team_id", h.TeamID},
+	}
+}
+
+// reservedHeaders may not be configured as identity headers: stripping them
+// would break authentication, cookies or HTTP framing.
+var reservedHeaders = map[string]bool{
+	"authorization": true, "proxy-authorization": true, "cookie": true, "set-cookie": true,
+	"host": true, "connection": true, "content-length": true, "content-type": true,
+	"transfer-encoding": true, "te": true, "trailer": true, "upgrade": true, "keep-alive": true,
+	"x-litellm-api-key": true, "api-key": true, "x-api-key": true, "x-request-id": true,
+	"x-forwarded-for": true, "x-forwarded-host": true, "x-forwarded-proto": true, "forwarded": true,
+}
+
+func checkHTTPURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+		return fmt.Errorf("must be an absolute http(s) URL (got %q)", raw)
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("must not have a query or fragment (got %q)", raw)
+	}
+	return nil
+}
+
+// isToken reports whether s is a non-empty run of letters, digits, '-' and
+// '_': valid both as an HTTP header name and as a cookie name.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// Duration is a time.Duration written in YAML as a Go duration string
+// ("10m", "12h", "30s").
+type Duration time.Duration
+
+// UnmarshalYAML accepts a duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return fmt.Errorf("line %d: duration must be a string such as \"10m\"", n.Line)
+	}
+	v, err := time.ParseDuration(strings.TrimSpace(s))
+	if err != nil {
+		return fmt.Errorf("line %d: invalid duration %q (use e.g. \"30s\", \"10m\", \"12h\")", n.Line, s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML writes the duration back as a string.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// String formats like time.Duration.
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// Std returns the standard library duration.
+func (d Duration) Std() time.Duration { return time.Duration(d) }
