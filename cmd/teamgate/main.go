@@ -11,12 +11,19 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"syscall"
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
+// Build information, set at build time with
+// -ldflags "-X main.version=v1.2.3 -X main.commit=abc123 -X main.date=2026-11-28T00:00:00Z";
+// without them, what the Go toolchain recorded (module version, VCS revision) is used.
+var (
+	version = "dev"
+	commit  = ""
+	date    = ""
+)
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -57,7 +64,9 @@ Usage:
   teamgate migrate [--config F]
                               apply database migrations and exit
   teamgate check [--config F] validate the config and try every dependency
-  teamgate version            print the version
+  teamgate version            print the version, commit and build date
+  teamgate healthcheck [--url U]
+                              exit 0 if a running teamgate answers its health check
 
 Run "teamgate COMMAND --help" for the flags of a command.
 `
@@ -79,8 +88,11 @@ func run(ctx context.Context, args []string, getenv env, stdout, stderr io.Write
 		return cmdMigrate(ctx, rest, getenv, stdout, stderr)
 	case "check":
 		return cmdCheck(ctx, rest, getenv, stdout, stderr)
+	case "healthcheck":
+		return cmdHealthcheck(ctx, rest, stdout, stderr)
 	case "version":
-		fmt.Fprintln(stdout, "teamgate", buildVersion())
+		v, c, d := buildInfo()
+		fmt.Fprintf(stdout, "teamgate %s (commit %s, built %s, %s)\n", v, c, d, runtime.Version())
 		return nil
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
@@ -92,13 +104,33 @@ func run(ctx context.Context, args []string, getenv env, stdout, stderr io.Write
 }
 
 func buildVersion() string {
-	if version != "dev" {
-		return version
+	v, _, _ := buildInfo()
+	return v
+}
+
+// buildInfo returns version, commit and build date, preferring ldflags.
+func buildInfo() (v, c, d string) {
+	v, c, d = version, commit, date
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			v = bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			switch {
+			case s.Key == "vcs.revision" && c == "":
+				c = s.Value
+			case s.Key == "vcs.time" && d == "":
+				d = s.Value
+			}
+		}
 	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
+	if c == "" {
+		c = "unknown"
 	}
-	return version
+	if d == "" {
+		d = "unknown"
+	}
+	return v, c, d
 }
 
 // newFlagSet returns a flag set that prints its usage to stderr and returns

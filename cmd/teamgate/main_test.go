@@ -153,3 +153,19 @@ func TestDevSignInShowsIdentity(t *testing.T) {
 		t.Errorf("demo stream: %d\n%s", res.StatusCode, body)
 	}
 }
+
+func TestHealthcheck(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/teamgate/healthz" {
+			http.NotFound(w, r)
+		}
+	}))
+	defer up.Close()
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"healthcheck", "--url", up.URL + "/teamgate/healthz"}, mapEnv(nil), &out, io.Discard); err != nil || out.String() != "ok\n" {
+		t.Errorf("healthy: %v %q", err, out.String())
+	}
+	if err := run(context.Background(), []string{"healthcheck", "--url", up.URL + "/nope"}, mapEnv(nil), io.Discard, io.Discard); err == nil {
+		t.Error("404 answered as healthy")
+	}
+}
