@@ -26,6 +26,9 @@ type ServerConfig struct {
 	// PublicURL is the origin browsers use; the OIDC redirect URI is
 	// PublicURL + "/oauth2/callback", and an https URL makes cookies Secure.
 	PublicURL string `yaml:"public_url"`
+	// MetricsListen serves Prometheus metrics at /metrics on its own
+	// address (keep it off the public listener); empty disables metrics.
+	MetricsListen string `yaml:"metrics_listen"`
 }
 
 // UpstreamConfig is the LiteLLM proxy behind teamgate.
@@ -142,6 +145,13 @@ func (c Config) Validate() error {
 		bad("server.listen", "must be set, e.g. \":4180\"")
 	} else if _, _, err := net.SplitHostPort(c.Server.Listen); err != nil {
 		bad("server.listen", "must be host:port or :port (got %q)", c.Server.Listen)
+	}
+	if c.Server.MetricsListen != "" {
+		if _, _, err := net.SplitHostPort(c.Server.MetricsListen); err != nil {
+			bad("server.metrics_listen", "must be host:port or :port, or empty to disable metrics (got %q)", c.Server.MetricsListen)
+		} else if c.Server.MetricsListen == c.Server.Listen {
+			bad("server.metrics_listen", "must differ from server.listen (%q)", c.Server.Listen)
+		}
 	}
 	if err := checkHTTPURL(c.Server.PublicURL); err != nil {
 		bad("server.public_url", "%v", err)

@@ -17,14 +17,19 @@ import (
 
 // syncAdapter runs a reconcile at sign-in and classifies its failure.
 type syncAdapter struct {
-	recon *teamsync.Reconciler
-	gw    *gateway.Gateway // set after the gateway is built
+	recon   *teamsync.Reconciler
+	gw      *gateway.Gateway // set after the gateway is built
+	metrics *metrics
 }
 
 func (s *syncAdapter) Sync(ctx context.Context, id gateway.Identity) error {
-	_, err := s.recon.Reconcile(ctx, teamsync.Identity{
+	start := time.Now()
+	res, err := s.recon.Reconcile(ctx, teamsync.Identity{
 		UserID: id.UserID, Email: id.Email, UPN: id.UPN, DisplayName: id.DisplayName,
 	})
+	if s.metrics != nil {
+		s.metrics.observeReconcile(res, time.Since(start), err)
+	}
 	if err != nil {
 		return classifySyncError(err)
 	}

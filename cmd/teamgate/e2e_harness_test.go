@@ -154,7 +154,9 @@ func startE2E(t *testing.T, st store.Store, o e2eOptions) *e2e {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.gw.Config.Handler = e.app.gateway.Handler()
+	// Wrapped like serve does with server.metrics_listen set, so every e2e
+	// test also proves the metrics wrapper keeps streams and upgrades working.
+	e.gw.Config.Handler = e.app.metrics.wrap(e.app.gateway.Handler())
 	e.gw.Start()
 	t.Cleanup(func() {
 		close(e.upstream.events)

@@ -70,6 +70,7 @@ type app struct {
 	graph     *graph.Client
 	recon     *teamsync.Reconciler
 	gateway   *gateway.Gateway
+	metrics   *metrics
 }
 
 func openStore(ctx context.Context, cfg store.Config) (store.Store, error) {
@@ -92,7 +93,8 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, opts appOptions) 
 			return nil, err
 		}
 	}
-	gc, err := graph.New(graphConfig(cfg.Entra), graphOptions(opts, log)...)
+	m := newMetrics()
+	gc, err := graph.New(graphConfig(cfg.Entra), append(graphOptions(opts, log), graph.WithObserver(m.observeGraph))...)
 	if err != nil {
 		if opts.store == nil {
 			st.Close()
@@ -100,7 +102,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, opts appOptions) 
 		return nil, err
 	}
 	recon := teamsync.New(gc, st, cfg.LiteLLMSettings, teamsync.WithLogger(log))
-	syncer := &syncAdapter{recon: recon}
+	syncer := &syncAdapter{recon: recon, metrics: m}
 	gw, err := gateway.New(ctx, cfg.Config, gateway.OIDCConfig{
 		Issuer:       issuerURL(cfg.Entra),
 		ClientID:     cfg.Entra.ClientID,
@@ -120,7 +122,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, opts appOptions) 
 		return nil, err
 	}
 	syncer.gw = gw
-	return &app{cfg: cfg, log: log, store: st, ownsStore: opts.store == nil, graph: gc, recon: recon, gateway: gw}, nil
+	return &app{cfg: cfg, log: log, store: st, ownsStore: opts.store == nil, graph: gc, recon: recon, gateway: gw, metrics: m}, nil
 }
 
 func graphConfig(e EntraConfig) graph.Config {
@@ -162,8 +164,20 @@ func (a *app) Close() error {
 // serve listens on addr (or uses ln) until ctx ends, then shuts down
 // gracefully: in-flight requests (streams included) get up to 30 s.
 func (a *app) serve(ctx context.Context, addr string, ln net.Listener) error {
+	handler := a.gateway.Handler()
+	if a.cfg.Server.MetricsListen != "" {
+		handler = a.metrics.wrap(handler)
+		mln, err := net.Listen("tcp", a.cfg.Server.MetricsListen)
+		if err != nil {
+			return fmt.Errorf("server.metrics_listen: %w", err)
+		}
+		msrv := &http.Server{Handler: a.metrics.handler(), ReadHeaderTimeout: 10 * time.Second}
+		go msrv.Serve(mln)
+		defer msrv.Close()
+		a.log.Info("metrics listening", "addr", mln.Addr().String())
+	}
 	srv := &http.Server{
-		Handler:           a.gateway.Handler(),
+		Handler:           handler,
 		ReadHeaderTimeout: 15 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,

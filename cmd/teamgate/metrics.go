@@ -1,0 +1,192 @@
+package main
+
+import (
+	"net/http"
+	"path"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/teamgate/teamgate/sync/graph"
+	"github.com/teamgate/teamgate/sync/teamsync"
+)
+
+// metrics are teamgate's Prometheus metrics. They are observed from the
+// outside of each package (a handler wrapper, the sync adapter, the Graph
+// client's observer hook), so no package depends on Prometheus.
+type metrics struct {
+	reg              *prometheus.Registry
+	proxied          *prometheus.CounterVec
+	proxyLatency     *prometheus.HistogramVec
+	signIns          *prometheus.CounterVec
+	reconcileSeconds *prometheus.HistogramVec
+	reconcileChanges *prometheus.CounterVec
+	graphCalls       *prometheus.CounterVec
+	graphRetries     *prometheus.CounterVec
+	graphThrottled   *prometheus.CounterVec
+}
+
+func newMetrics() *metrics {
+	m := &metrics{reg: prometheus.NewRegistry()}
+	m.proxied = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "teamgate_proxied_requests_total", Help: "Requests forwarded to the upstream, by response status class.",
+	}, []string{"class"})
+	m.proxyLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "teamgate_proxied_request_header_seconds",
+		Help:    "Time from receiving a proxied request to sending its response headers (streams are not timed to their end).",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
+	}, []string{"class"})
+	m.signIns = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "teamgate_sign_ins_total", Help: "Sign-in callbacks by outcome (ok, client_error, failure).",
+	}, []string{"outcome"})
+	m.reconcileSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "teamgate_reconcile_duration_seconds", Help: "Duration of sign-in reconciles, Graph reads included.",
+		Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
+	}, []string{"outcome"})
+	m.reconcileChanges = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "teamgate_reconcile_changes_total", Help: "What reconciles changed, by kind.",
+	}, []string{"change"})
+	m.graphCalls = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "teamgate_graph_requests_total", Help: "HTTP requests to Microsoft Graph and the token endpoint, by endpoint and status (0: no answer).",
+	}, []string{"endpoint", "status"})
+	m.graphRetries = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "teamgate_graph_retries_total", Help: "Graph requests that were retries of an earlier attempt.",
+	}, []string{"endpoint"})
+	m.graphThrottled = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "teamgate_graph_throttled_total", Help: "Graph answers with status 429.",
+	}, []string{"endpoint"})
+	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "teamgate_build_info", Help: "Always 1; labels tell the build.",
+	}, []string{"version", "commit", "goversion"})
+	v, c, _ := buildInfo()
+	build.WithLabelValues(v, c, goVersion()).Set(1)
+	m.reg.MustRegister(m.proxied, m.proxyLatency, m.signIns, m.reconcileSeconds, m.reconcileChanges,
+		m.graphCalls, m.graphRetries, m.graphThrottled, build,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// handler serves /metrics.
+func (m *metrics) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg}))
+	return mux
+}
+
+// observeGraph is the Graph client's observer hook.
+func (m *metrics) observeGraph(ev graph.RequestEvent) {
+	m.graphCalls.WithLabelValues(ev.Endpoint, strconv.Itoa(ev.Status)).Inc()
+	if ev.Attempt > 1 {
+		m.graphRetries.WithLabelValues(ev.Endpoint).Inc()
+	}
+	if ev.Throttled {
+		m.graphThrottled.WithLabelValues(ev.Endpoint).Inc()
+	}
+}
+
+// observeReconcile records one reconcile's outcome and changes.
+func (m *metrics) observeReconcile(res teamsync.Result, d time.Duration, err error) {
+	if err != nil {
+		m.reconcileSeconds.WithLabelValues("error").Observe(d.Seconds())
+		return
+	}
+	m.reconcileSeconds.WithLabelValues("ok").Observe(d.Seconds())
+	c := res.Changes
+	for kind, n := range map[string]int{
+		"teams_created": len(c.TeamsCreated), "teams_renamed": len(c.TeamsRenamed),
+		"teams_assigned": len(c.TeamsAssigned), "teams_unassigned": len(c.TeamsUnassigned),
+		"memberships_added": len(c.MembershipsAdded), "memberships_removed": len(c.MembershipsRemoved),
+	} {
+		if n > 0 {
+			m.reconcileChanges.WithLabelValues(kind).Add(float64(n))
+		}
+	}
+}
+
+// wrap counts proxied requests and sign-in outcomes around the gateway.
+func (m *metrics) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		kind := classify(r.URL.Path)
+		if kind == "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		sw := &statusWriter{ResponseWriter: w, start: time.Now()}
+		next.ServeHTTP(sw, r)
+		status := sw.status
+		if status == 0 {
+			status = http.StatusOK
+		}
+		switch kind {
+		case "proxy":
+			class := strconv.Itoa(status/100) + "xx"
+			m.proxied.WithLabelValues(class).Inc()
+			if !sw.headerAt.IsZero() {
+				m.proxyLatency.WithLabelValues(class).Observe(sw.headerAt.Sub(sw.start).Seconds())
+			}
+		case "callback":
+			outcome := "ok"
+			switch {
+			case status >= 500:
+				outcome = "failure"
+			case status >= 400:
+				outcome = "client_error"
+			}
+			m.signIns.WithLabelValues(outcome).Inc()
+		}
+	})
+}
+
+// classify says what a path is for metrics: "proxy", "callback" or "" (other
+// teamgate paths, not counted). The gateway does its own, stricter routing.
+func classify(p string) string {
+	c := strings.ToLower(path.Clean("/" + strings.ReplaceAll(p, `\`, "/")))
+	switch {
+	case c == "/oauth2/callback":
+		return "callback"
+	case strings.HasPrefix(c, "/oauth2/") || c == "/oauth2" || strings.HasPrefix(c, "/teamgate/") || c == "/teamgate" ||
+		strings.HasPrefix(c, "/.well-known/teamgate/"):
+		return ""
+	}
+	return "proxy"
+}
+
+// statusWriter records the status and when headers went out. Unwrap lets
+// http.ResponseController reach Flush and Hijack (streams, WebSockets).
+type statusWriter struct {
+	http.ResponseWriter
+	status   int
+	start    time.Time
+	headerAt time.Time
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 || code >= 200 && w.status < 200 {
+		w.status = code
+		w.headerAt = time.Now()
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status, w.headerAt = http.StatusOK, time.Now()
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Flush() {
+	if w.status == 0 {
+		w.status, w.headerAt = http.StatusOK, time.Now()
+	}
+	http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func goVersion() string { return runtime.Version() }

@@ -1,0 +1,75 @@
+package main
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/teamgate/teamgate/sync/fakeentra"
+	"github.com/teamgate/teamgate/sync/store"
+)
+
+// Scrape /metrics after a sign-in and a few proxied requests.
+func TestMetricsAfterSignIn(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, st store.Store) {
+		e := startE2E(t, st, e2eOptions{})
+		b := e.browser()
+		b.signIn(e.gw.URL, "/", fakeentra.DemoID("alice"))
+		b.api("GET", e.gw.URL+"/v1/models")
+		b.api("GET", e.gw.URL+"/v1/models", "X-LiteLLM-Team-Id", "not-my-team") // 403
+		e.browser().api("GET", e.gw.URL+"/v1/models")                           // 401
+
+		srv := httptest.NewServer(e.app.metrics.handler())
+		defer srv.Close()
+		res, err := http.Get(srv.URL + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		text := string(body)
+		for _, want := range []string{
+			`teamgate_sign_ins_total{outcome="ok"} 1`,
+			`teamgate_proxied_requests_total{class="2xx"} 2`, // the page after sign-in and /v1/models
+			`teamgate_proxied_requests_total{class="4xx"} 2`,
+			`teamgate_proxied_request_header_seconds_count{class="2xx"} 2`,
+			`teamgate_reconcile_duration_seconds_count{outcome="ok"} 1`,
+			`teamgate_reconcile_changes_total{change="memberships_added"} 2`,
+			`teamgate_graph_requests_total{endpoint="memberOf",status="200"} 1`,
+			`teamgate_graph_requests_total{endpoint="token",status="200"} 1`,
+			`teamgate_build_info{`,
+			`go_goroutines`,
+		} {
+			if !strings.Contains(text, want) {
+				t.Errorf("metrics lack %q", want)
+			}
+		}
+		if t.Failed() {
+			t.Logf("metrics:\n%s", grepLines(text, "teamgate_"))
+		}
+	})
+}
+
+func grepLines(s, prefix string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.HasPrefix(l, prefix) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+func TestClassifyPath(t *testing.T) {
+	for p, want := range map[string]string{
+		"/": "proxy", "/v1/chat/completions": "proxy", "/oauth2/callback": "callback", "/OAuth2/callback/": "callback",
+		"/oauth2/start": "", "/teamgate/api/teams": "", "//teamgate/me": "", "/.well-known/teamgate/jwks.json": "",
+		"/teamgatex": "proxy",
+	} {
+		if got := classify(p); got != want {
+			t.Errorf("classify(%q) = %q, want %q", p, got, want)
+		}
+	}
+}
