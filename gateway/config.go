@@ -29,6 +29,16 @@ type ServerConfig struct {
 	// MetricsListen serves Prometheus metrics at /metrics on its own
 	// address (keep it off the public listener); empty disables metrics.
 	MetricsListen string `yaml:"metrics_listen"`
+	// TrustedProxies are the CIDRs (or addresses) of load balancers in
+	// front of teamgate. Only from them are X-Forwarded-For/-Proto/-Host
+	// and X-Request-Id believed.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// TLSCertFile and TLSKeyFile make teamgate serve HTTPS itself (both or neither).
+	TLSCertFile string `yaml:"tls_cert_file"`
+	TLSKeyFile  string `yaml:"tls_key_file"`
+	// ShutdownGrace is how long in-flight requests and streams may run on
+	// after SIGTERM before connections are closed.
+	ShutdownGrace Duration `yaml:"shutdown_grace"`
 }
 
 // UpstreamConfig is the LiteLLM proxy behind teamgate.
@@ -78,6 +88,7 @@ type AdminConfig struct {
 const (
 	DefaultListen                = ":4180"
 	DefaultPublicURL             = "http://localhost:4180"
+	DefaultShutdownGrace         = 30 * time.Second
 	DefaultUpstreamURL           = "http://localhost:4000"
 	DefaultResponseHeaderTimeout = 10 * time.Minute
 	DefaultDialTimeout           = 10 * time.Second
@@ -102,6 +113,9 @@ const (
 func (c *Config) ApplyDefaults() {
 	setDefault(&c.Server.Listen, DefaultListen)
 	setDefault(&c.Server.PublicURL, DefaultPublicURL)
+	if c.Server.ShutdownGrace == 0 {
+		c.Server.ShutdownGrace = Duration(DefaultShutdownGrace)
+	}
 	setDefault(&c.Upstream.URL, DefaultUpstreamURL)
 	if c.Upstream.ResponseHeaderTimeout == 0 {
 		c.Upstream.ResponseHeaderTimeout = Duration(DefaultResponseHeaderTimeout)
@@ -145,6 +159,14 @@ func (c Config) Validate() error {
 		bad("server.listen", "must be set, e.g. \":4180\"")
 	} else if _, _, err := net.SplitHostPort(c.Server.Listen); err != nil {
 		bad("server.listen", "must be host:port or :port (got %q)", c.Server.Listen)
+	}
+	_, perrs := parseTrustedProxies(c.Server.TrustedProxies)
+	errs = append(errs, perrs...)
+	if (c.Server.TLSCertFile == "") != (c.Server.TLSKeyFile == "") {
+		bad("server.tls_cert_file", "server.tls_cert_file and server.tls_key_file must be set together")
+	}
+	if c.Server.ShutdownGrace < 0 {
+		bad("server.shutdown_grace", "must not be negative")
 	}
 	if c.Server.MetricsListen != "" {
 		if _, _, err := net.SplitHostPort(c.Server.MetricsListen); err != nil {

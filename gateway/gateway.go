@@ -51,6 +51,7 @@ type Gateway struct {
 	httpClient *http.Client
 
 	headers  identityHeaders
+	trusted  trustedPeers
 	sessions *sessionResolver
 	states   *stateCookies
 	proxy    *httputil.ReverseProxy
@@ -112,6 +113,7 @@ func New(ctx context.Context, cfg Config, oidcCfg OIDCConfig, deps Deps) (*Gatew
 		headers:    newIdentityHeaders(cfg.Upstream.Headers),
 		states:     newStateCookies(cfg.Session, secure, deps.Now),
 	}
+	g.trusted, _ = parseTrustedProxies(cfg.Server.TrustedProxies) // validated above
 	g.sessions = newSessionResolver(cfg, newSessionCookies(cfg.Session, secure), deps.Sessions, deps.Now)
 	g.adminTokenSum = sha256.Sum256([]byte(cfg.Admin.APIToken))
 	g.proxy = g.newReverseProxy(upstream)

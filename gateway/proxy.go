@@ -59,7 +59,7 @@ func (g *Gateway) rewrite(target *url.URL) func(*httputil.ProxyRequest) {
 	return func(pr *httputil.ProxyRequest) {
 		pr.SetURL(target)
 		pr.Out.Host = target.Host
-		pr.SetXForwarded()
+		g.trusted.setForwarded(pr)
 		info := requestInfoFrom(pr.In.Context())
 		h := pr.Out.Header
 		g.headers.strip(h)

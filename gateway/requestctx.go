@@ -43,10 +43,11 @@ func requestInfoFrom(ctx context.Context) *requestInfo {
 
 const requestIDHeader = "X-Request-Id"
 
-// requestID keeps a caller's X-Request-Id when it is a short token of safe
-// characters (so it can be logged and echoed verbatim), else makes one.
-func requestID(r *http.Request) string {
-	if id := r.Header.Get(requestIDHeader); isSafeRequestID(id) {
+// requestID keeps the X-Request-Id of a trusted proxy when it is a short
+// token of safe characters (so it can be logged and echoed verbatim), else
+// makes one: a client must not be able to plant ids in the operator's log.
+func requestID(r *http.Request, trusted trustedPeers) string {
+	if id := r.Header.Get(requestIDHeader); isSafeRequestID(id) && trusted.trusts(r) {
 		return id
 	}
 	return rand.Text()
@@ -113,7 +114,7 @@ func (w *responseRecorder) Unwrap() http.ResponseWriter { return w.ResponseWrite
 // access line.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	info := &requestInfo{id: requestID(r)}
+	info := &requestInfo{id: requestID(r, g.trusted)}
 	w.Header().Set(requestIDHeader, info.id)
 	rec := &responseRecorder{ResponseWriter: w}
 	r = r.WithContext(withRequestInfo(r.Context(), info))
@@ -162,6 +163,8 @@ func (g *Gateway) logAccess(r *http.Request, rec *responseRecorder, info *reques
 		slog.Int("status", status),
 		slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
 		slog.String("request_id", info.id),
+		slog.String("client_ip", g.trusted.clientIP(r)),
 		slog.String("user_id", info.userID),
+		slog.String("team_id", info.team),
 	)
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -72,4 +73,36 @@ func TestClassifyPath(t *testing.T) {
 			t.Errorf("classify(%q) = %q, want %q", p, got, want)
 		}
 	}
+}
+
+// An access line is one JSON object carrying the request id returned to the
+// client, the user and the team, and nothing secret.
+func TestAccessLogLineIsJSON(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, st store.Store) {
+		e := startE2E(t, st, e2eOptions{})
+		b := e.browser()
+		b.signIn(e.gw.URL, "/", fakeentra.DemoID("alice"))
+		res, _ := b.api("GET", e.gw.URL+"/v1/models?key=sk-should-not-be-logged")
+		rid := res.Header.Get("X-Request-Id")
+		var line map[string]any
+		for _, l := range strings.Split(e.logs.String(), "\n") {
+			var m map[string]any
+			if json.Unmarshal([]byte(l), &m) == nil && m["msg"] == "request" && m["request_id"] == rid {
+				line = m
+			}
+		}
+		if line == nil {
+			t.Fatalf("no JSON access line with request_id %q in:\n%s", rid, e.logs.String())
+		}
+		want := map[string]any{"method": "GET", "path": "/v1/models", "status": float64(200),
+			"user_id": fakeentra.DemoID("alice"), "team_id": fakeentra.DemoID("data-science"), "client_ip": "127.0.0.1", "level": "INFO"}
+		for k, v := range want {
+			if line[k] != v {
+				t.Errorf("access line %s = %v, want %v", k, line[k], v)
+			}
+		}
+		if strings.Contains(e.logs.String(), "sk-should-not-be-logged") {
+			t.Error("the query string reached the log")
+		}
+	})
 }

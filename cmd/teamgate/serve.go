@@ -162,7 +162,7 @@ func (a *app) Close() error {
 }
 
 // serve listens on addr (or uses ln) until ctx ends, then shuts down
-// gracefully: in-flight requests (streams included) get up to 30 s.
+// gracefully: in-flight requests (streams included) get server.shutdown_grace.
 func (a *app) serve(ctx context.Context, addr string, ln net.Listener) error {
 	handler := a.gateway.Handler()
 	if a.cfg.Server.MetricsListen != "" {
@@ -192,7 +192,11 @@ func (a *app) serve(ctx context.Context, addr string, ln net.Listener) error {
 	}
 	go a.expireSessions(ctx)
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	if c := a.cfg.Server; c.TLSCertFile != "" {
+		go func() { errc <- srv.ServeTLS(ln, c.TLSCertFile, c.TLSKeyFile) }()
+	} else {
+		go func() { errc <- srv.Serve(ln) }()
+	}
 	a.log.Info("teamgate listening", "addr", ln.Addr().String(), "public_url", a.cfg.Server.PublicURL,
 		"upstream", a.cfg.Upstream.URL, "database", store.RedactURL(a.cfg.Database.URL), "version", buildVersion())
 	select {
@@ -200,8 +204,9 @@ func (a *app) serve(ctx context.Context, addr string, ln net.Listener) error {
 		return err
 	case <-ctx.Done():
 	}
-	a.log.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	grace := a.cfg.Server.ShutdownGrace.Std()
+	a.log.Info("shutting down: no new connections; in-flight requests and streams may finish", "grace", grace)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		srv.Close()
