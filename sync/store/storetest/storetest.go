@@ -72,6 +72,14 @@ func ForEachBackend(t *testing.T, fn func(t *testing.T, s store.Store)) {
 	}
 }
 
+// PostgresURL returns the URL of a fresh, empty PostgreSQL schema of this
+// test's own (dropped at cleanup), for tests that start teamgate processes
+// against it. It skips (or fails, see EnvRequirePostgres) without PostgreSQL.
+func PostgresURL(t testing.TB) string {
+	t.Helper()
+	return postgresSchemaURL(t)
+}
+
 // postgresSchemaURL creates a schema with a random name and returns a URL
 // whose every connection uses it: lib/pq sends unknown URL parameters such as
 // search_path as run-time parameters at connection start-up.
