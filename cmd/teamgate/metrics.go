@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/teamgate/teamgate/sync/graph"
+	"github.com/teamgate/teamgate/sync/store"
 	"github.com/teamgate/teamgate/sync/teamsync"
 )
 
@@ -69,6 +70,14 @@ func newMetrics() *metrics {
 		m.graphCalls, m.graphRetries, m.graphThrottled, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// watchStore exports the store's statement counter, so "database queries
+// per proxied request" can be read from outside (it must stay 0 in steady state).
+func (m *metrics) watchStore(st interface{ Stats() store.Stats }) {
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "teamgate_db_statements_total", Help: "SQL statements sent to the database (BEGIN and COMMIT included).",
+	}, func() float64 { return float64(st.Stats().Statements) }))
 }
 
 // handler serves /metrics.

@@ -41,6 +41,7 @@ func TestMetricsAfterSignIn(t *testing.T) {
 			`teamgate_graph_requests_total{endpoint="memberOf",status="200"} 1`,
 			`teamgate_graph_requests_total{endpoint="token",status="200"} 1`,
 			`teamgate_build_info{`,
+			`teamgate_db_statements_total `,
 			`go_goroutines`,
 		} {
 			if !strings.Contains(text, want) {

@@ -94,6 +94,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, opts appOptions) 
 		}
 	}
 	m := newMetrics()
+	m.watchStore(st)
 	gc, err := graph.New(graphConfig(cfg.Entra), append(graphOptions(opts, log), graph.WithObserver(m.observeGraph))...)
 	if err != nil {
 		if opts.store == nil {
@@ -109,11 +110,12 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, opts appOptions) 
 		ClientSecret: cfg.Entra.ClientSecret,
 		HTTPClient:   opts.httpClient,
 	}, gateway.Deps{
-		Syncer:    syncer,
-		Sessions:  sessionAdapter{st},
-		Directory: directoryAdapter{st},
-		DB:        st,
-		Logger:    log,
+		Syncer:      syncer,
+		Sessions:    sessionAdapter{st},
+		Directory:   directoryAdapter{st},
+		DB:          st,
+		SigningKeys: keyAdapter{st},
+		Logger:      log,
 	})
 	if err != nil {
 		if opts.store == nil {
