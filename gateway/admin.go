@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
@@ -137,4 +138,45 @@ func normalizeTeam(t *AdminTeam) {
 	if t.Members == nil {
 		t.Members = []AdminMember{}
 	}
+}
+
+// UserSessionRevoker is implemented by session stores that can end every
+// session of a user at once ("sign out everywhere").
+type UserSessionRevoker interface {
+	// RevokeUserSessions deletes every session of userID and returns how
+	// many there were (0 for an unknown user).
+	RevokeUserSessions(ctx context.Context, userID string) (int, error)
+}
+
+// revokeSessionsAnswer is the admin API's answer to revoke-sessions.
+type revokeSessionsAnswer struct {
+	UserID          string `json:"user_id"`
+	SessionsRevoked int    `json:"sessions_revoked"`
+}
+
+// handleRevokeSessions signs a user out everywhere: their sessions are
+// deleted from the database and forgotten by this replica at once; other
+// replicas stop honouring them within session.cache_ttl. It is idempotent.
+func (g *Gateway) handleRevokeSessions(c *gin.Context) {
+	revoker, ok := g.deps.Sessions.(UserSessionRevoker)
+	if !ok {
+		g.writeAPIError(c, &statusError{Status: http.StatusNotImplemented,
+			Message: "this session store cannot revoke a user's sessions"})
+		return
+	}
+	userID := c.Param("user_id")
+	if userID == "" || !validHeaderValue(userID) {
+		g.writeAPIError(c, &statusError{Status: http.StatusBadRequest, Message: "invalid user id"})
+		return
+	}
+	n, err := revoker.RevokeUserSessions(c.Request.Context(), userID)
+	if err != nil {
+		g.writeAPIError(c, directoryError(err))
+		return
+	}
+	g.sessions.revokeUser(userID)
+	g.forgetAssertions(userID)
+	g.log.Info("revoked every session of a user", "user_id", userID, "sessions", n,
+		"request_id", requestInfoFrom(c.Request.Context()).id)
+	c.JSON(http.StatusOK, revokeSessionsAnswer{UserID: userID, SessionsRevoked: n})
 }

@@ -1,19 +1,30 @@
 package gateway
 
 import (
+	"bytes"
+	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
 	"testing"
+	"time"
 )
 
-// These benchmarks compare a proxied request through the gateway (cached
-// session, identity injection) with a bare httputil.ReverseProxy hop to the
-// same upstream, in process. Run with:
+// Two kinds of benchmarks. BenchmarkProxy{BareReverseProxy,SignedIn,APIKey}
+// go through real loopback connections (client, gateway and upstream in
+// this process). BenchmarkProxyHandler calls the handler directly with the
+// upstream answered in memory, so that what is left is the gateway's own
+// work per request — its CPU and its allocations — next to a bare
+// httputil.ReverseProxy doing the same in the same way:
 //
 //	go test ./gateway -run '^$' -bench Proxy -benchmem
+//
+// cmd/teamgate-bench measures whole processes under load (see
+// docs/performance.md).
 func BenchmarkProxyBareReverseProxy(b *testing.B) {
 	up := newUpstream(b)
 	target, _ := url.Parse(up.srv.URL)
@@ -60,3 +71,113 @@ func benchmarkGet(b *testing.B, target string, headers map[string]string) {
 		}
 	})
 }
+
+// BenchmarkProxyHandler: bare is the floor; the others are what teamgate
+// adds to it for each kind of request (allocs/op minus bare's allocs/op is
+// the gateway's own allocations per proxied request). The gateway logs
+// each request at info level as JSON, as in production, to io.Discard.
+func BenchmarkProxyHandler(b *testing.B) {
+	off := false
+	quiet := func(s *setup) {
+		s.deps.Logger = slog.New(slog.NewJSONHandler(io.Discard, nil))
+		s.deps.Now = time.Now
+	}
+	noAssertion := func(s *setup) { s.cfg.Assertion.Enabled = &off }
+	gateway := func(b *testing.B, opts ...func(*setup)) *harness {
+		h := newHarness(b, append([]func(*setup){quiet}, opts...)...)
+		h.gw.proxy.Transport = memoryUpstream{}
+		return h
+	}
+	chat := func(header ...string) *http.Request {
+		r := httptest.NewRequest(http.MethodPost, "http://teamgate.example/v1/chat/completions", nil)
+		r.Header.Set("Content-Type", "application/json")
+		r.Header.Set("Accept", "application/json")
+		r.Header.Set("User-Agent", "bench")
+		for i := 0; i+1 < len(header); i += 2 {
+			r.Header.Set(header[i], header[i+1])
+		}
+		return r
+	}
+	cookie := func(h *harness) string { return DefaultCookieName + "=" + h.signedInDirect(aliceID) }
+
+	b.Run("bare", func(b *testing.B) {
+		target, _ := url.Parse("http://upstream.internal:4000")
+		rp := &httputil.ReverseProxy{Transport: memoryUpstream{}, Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(target)
+			pr.Out.Host = target.Host
+			pr.SetXForwarded()
+		}}
+		serveLoop(b, rp, chat("Cookie", "teamgate_session=abc"))
+	})
+	b.Run("cookie", func(b *testing.B) {
+		h := gateway(b, noAssertion)
+		serveLoop(b, h.gw, chat("Cookie", cookie(h)))
+	})
+	b.Run("assertion", func(b *testing.B) {
+		h := gateway(b)
+		serveLoop(b, h.gw, chat("Cookie", cookie(h)))
+	})
+	b.Run("apikey", func(b *testing.B) {
+		serveLoop(b, gateway(b, noAssertion).gw, chat("Authorization", "Bearer sk-1234"))
+	})
+}
+
+// serveLoop serves a copy of req per iteration, as net/http would hand the
+// handler a fresh request, and fails on anything but 200.
+func serveLoop(b *testing.B, h http.Handler, req *http.Request) {
+	b.Helper()
+	w := &discardWriter{header: http.Header{}}
+	h.ServeHTTP(w, req.Clone(context.Background())) // warm the caches
+	if w.status != http.StatusOK {
+		b.Fatalf("status %d", w.status)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		clear(w.header)
+		w.status = 0
+		h.ServeHTTP(w, req.Clone(context.Background()))
+		if w.status != http.StatusOK {
+			b.Fatalf("status %d", w.status)
+		}
+	}
+}
+
+var memoryReply = []byte(`{"id":"chatcmpl-bench","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"ok"}}]}`)
+
+// memoryUpstream answers every round trip in memory with a small JSON reply.
+type memoryUpstream struct{}
+
+func (memoryUpstream) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body != nil {
+		_, _ = io.Copy(io.Discard, r.Body)
+		_ = r.Body.Close()
+	}
+	return &http.Response{
+		StatusCode: http.StatusOK, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: http.Header{"Content-Type": {"application/json"},
+			"Content-Length": {strconv.Itoa(len(memoryReply))}},
+		ContentLength: int64(len(memoryReply)),
+		Body:          io.NopCloser(bytes.NewReader(memoryReply)),
+		Request:       r,
+	}, nil
+}
+
+// discardWriter is a reusable ResponseWriter that keeps only the status.
+type discardWriter struct {
+	header http.Header
+	status int
+}
+
+func (w *discardWriter) Header() http.Header { return w.header }
+func (w *discardWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return len(p), nil
+}
+func (w *discardWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+}
+func (w *discardWriter) Flush() {}

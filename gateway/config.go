@@ -18,6 +18,8 @@ type Config struct {
 	Upstream UpstreamConfig `yaml:"upstream"`
 	Session  SessionConfig  `yaml:"session"`
 	Admin    AdminConfig    `yaml:"admin"`
+	// Assertion is the signed identity assertion (config_assertion.go).
+	Assertion AssertionConfig `yaml:"assertion"`
 }
 
 // ServerConfig is where teamgate listens and how browsers reach it.
@@ -29,6 +31,9 @@ type ServerConfig struct {
 	// MetricsListen serves Prometheus metrics at /metrics on its own
 	// address (keep it off the public listener); empty disables metrics.
 	MetricsListen string `yaml:"metrics_listen"`
+	// SignInPage shows a sign-in page to signed-out browsers instead of
+	// sending them straight to Entra (config_pages.go).
+	SignInPage bool `yaml:"sign_in_page"`
 	// TrustedProxies are the CIDRs (or addresses) of load balancers in
 	// front of teamgate. Only from them are X-Forwarded-For/-Proto/-Host
 	// and X-Request-Id believed.
@@ -67,9 +72,15 @@ type HeadersConfig struct {
 // SessionConfig configures the session cookie and its server-side record.
 type SessionConfig struct {
 	// Secret keys the cookies (signing and encryption keys are derived from
-	// it with distinct labels). Changing it signs everyone out.
-	Secret   string   `yaml:"secret"`
-	Lifetime Duration `yaml:"lifetime"`
+	// it with distinct labels). In YAML it may also be a list: the first
+	// entry is Secret and signs, the others are PreviousSecrets and are
+	// still accepted, so rotating it signs nobody out (session_secrets.go).
+	Secret          string   `yaml:"secret"`
+	PreviousSecrets []string `yaml:"-"`
+	Lifetime        Duration `yaml:"lifetime"`
+	// IdleTimeout ends a session that has made no request for this long;
+	// 0 disables it (session_idle.go).
+	IdleTimeout Duration `yaml:"idle_timeout"`
 	// CacheTTL is how long a replica trusts a looked-up session without
 	// asking the database again; a revocation on another replica takes at
 	// most this long to apply (on the replica that served the sign-out it
@@ -82,6 +93,10 @@ type SessionConfig struct {
 type AdminConfig struct {
 	// APIToken is the bearer token for /teamgate/api/...; empty disables it.
 	APIToken string `yaml:"api_token"`
+	// GroupIDs are Entra group object ids whose members may open the admin
+	// pages at /teamgate/admin (as may users whose user_role is
+	// proxy_admin). Membership is read at sign-in (config_pages.go).
+	GroupIDs []string `yaml:"group_ids"`
 }
 
 // Defaults, exported so that config.yaml documentation and tests agree.
@@ -139,6 +154,8 @@ func (c *Config) ApplyDefaults() {
 		c.Session.CacheTTL = Duration(DefaultSessionCacheTTL)
 	}
 	setDefault(&c.Session.CookieName, DefaultCookieName)
+	c.Assertion.applyDefaults()
+	c.applyPagesDefaults()
 }
 
 func setDefault(s *string, def string) {
@@ -195,9 +212,7 @@ func (c Config) Validate() error {
 	}
 	errs = append(errs, c.Upstream.Headers.validate()...)
 
-	if n := len(c.Session.Secret); n < minSecretBytes {
-		bad("session.secret", "must be at least %d bytes (got %d)", minSecretBytes, n)
-	}
+	errs = append(errs, c.Session.validateSecrets()...)
 	if c.Session.Lifetime < Duration(time.Minute) {
 		bad("session.lifetime", "must be at least 1m (got %s)", c.Session.Lifetime)
 	}
@@ -206,6 +221,9 @@ func (c Config) Validate() error {
 	} else if c.Session.CacheTTL > c.Session.Lifetime {
 		bad("session.cache_ttl", "must not exceed session.lifetime (got %s > %s)", c.Session.CacheTTL, c.Session.Lifetime)
 	}
+	if it := c.Session.IdleTimeout; it != 0 && (it < Duration(time.Minute) || it > c.Session.Lifetime) {
+		bad("session.idle_timeout", "must be 0 (off) or between 1m and session.lifetime (got %s)", it)
+	}
 	if !isToken(c.Session.CookieName) {
 		bad("session.cookie_name", "must be a non-empty cookie name of letters, digits, '-' or '_' (got %q)", c.Session.CookieName)
 	}
@@ -213,6 +231,8 @@ func (c Config) Validate() error {
 	if t := c.Admin.APIToken; t != "" && len(t) < minAdminTokenLen {
 		bad("admin.api_token", "must be at least %d bytes when set (got %d); leave it empty to disable the admin API", minAdminTokenLen, len(t))
 	}
+	errs = append(errs, c.Assertion.validate(c.Upstream.Headers)...)
+	errs = append(errs, c.validatePages()...)
 	return errors.Join(errs...)
 }
 

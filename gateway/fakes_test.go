@@ -42,6 +42,8 @@ type memStore struct {
 	lookupErr  error
 	deleteErr  error
 	createErr  error
+	touches    int            // TouchSession calls (session_lifecycle_test.go)
+	touched    chan time.Time // if set, receives every TouchSession time
 }
 
 func newMemStore() *memStore {

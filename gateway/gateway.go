@@ -35,8 +35,19 @@ type Deps struct {
 	Sessions  SessionStore
 	Directory Directory
 	DB        Pinger
-	Logger    *slog.Logger
-	Now       func() time.Time // the clock for sessions and tokens; time.Now if nil
+	// SigningKeys keeps the generated assertion signing key so that every
+	// replica signs with it; nil: a key in memory (see ports_keys.go).
+	SigningKeys SigningKeyStore
+	Logger      *slog.Logger
+	Now         func() time.Time // the clock for sessions and tokens; time.Now if nil
+
+	// Outbox serves the LiteLLM provisioning outbox in the admin API; nil
+	// when provisioning is off (its endpoints answer 404).
+	Outbox OutboxAdmin
+
+	// Pages serves /teamgate/me and /teamgate/admin; nil turns them off
+	// (see ports_pages.go).
+	Pages PageSource
 }
 
 // Gateway serves teamgate's HTTP traffic. Create it with New and serve
@@ -56,6 +67,8 @@ type Gateway struct {
 	states   *stateCookies
 	proxy    *httputil.ReverseProxy
 	engine   *gin.Engine
+	assert   *signedIdentity // nil when assertion.enabled is false
+	csrf     *csrfGuard      // the pages' forms (csrf.go)
 
 	adminTokenSum [sha256.Size]byte
 
@@ -115,7 +128,14 @@ func New(ctx context.Context, cfg Config, oidcCfg OIDCConfig, deps Deps) (*Gatew
 	}
 	g.trusted, _ = parseTrustedProxies(cfg.Server.TrustedProxies) // validated above
 	g.sessions = newSessionResolver(cfg, newSessionCookies(cfg.Session, secure), deps.Sessions, deps.Now)
+	if err := g.setUpSessionLifecycle(); err != nil {
+		return nil, err
+	}
 	g.adminTokenSum = sha256.Sum256([]byte(cfg.Admin.APIToken))
+	g.csrf = newCSRFGuard(cfg.Session.Secret, publicURL)
+	if err := g.setUpAssertion(ctx); err != nil {
+		return nil, err
+	}
 	g.proxy = g.newReverseProxy(upstream)
 	g.engine = g.newEngine()
 
@@ -133,6 +153,7 @@ func (g *Gateway) Handler() http.Handler { return g }
 // their next request sees the teams a sync has just written.
 func (g *Gateway) InvalidateUser(userID string) {
 	g.sessions.cache.deleteUser(userID)
+	g.forgetAssertions(userID)
 }
 
 // newEngine routes teamgate's own paths. Only requests whose normalised path
@@ -172,6 +193,11 @@ func (g *Gateway) newEngine() *gin.Engine {
 	api.GET("/teams/:team_id", g.handleTeam)
 	api.GET("/users/:user_id", g.handleUser)
 	api.GET("/sync-events", g.handleSyncEvents)
+	api.POST("/users/:user_id/revoke-sessions", g.handleRevokeSessions)
+	g.routeOutbox(api)
+
+	g.routeJWKS(e)
+	g.routePages(e)
 
 	e.NoRoute(func(c *gin.Context) {
 		if hasPrefixFold(c.Request.URL.Path, "/teamgate/api/") {

@@ -32,8 +32,20 @@ func newIdentityHeaders(h HeadersConfig) identityHeaders {
 }
 
 // normalizeHeaderName lower-cases a header name and spells '_' as '-'.
+// Only ASCII letters fold, exactly as in sameNormalizedHeader: Unicode
+// case folding would make "X-\u212Aey" (KELVIN SIGN) equal "x-key" here but
+// not there (found by FuzzIdentityHeaderStrip).
 func normalizeHeaderName(name string) string {
-	return strings.ReplaceAll(strings.ToLower(name), "_", "-")
+	b := []byte(name)
+	for i, c := range b {
+		switch {
+		case c == '_':
+			b[i] = '-'
+		case c >= 'A' && c <= 'Z':
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }
 
 // owns reports whether name is one of the identity headers in any spelling.
@@ -151,8 +163,9 @@ const maxEchoedTeamID = 64
 
 // selectTeam decides which team a request acts for. requested holds the
 // values of the client's team header. A team the user belongs to is kept;
-// any other is refused with 403; without one the user's default team (the
-// first by alias) is used, or none when the user has no team.
+// any other is refused with 403; without one the user's default team (their
+// choice on /teamgate/me, else the first by alias) is used, or none when the
+// user has no team.
 func selectTeam(p *principalEntry, requested []string) (string, *statusError) {
 	var want string
 	for _, v := range requested {
@@ -167,10 +180,7 @@ func selectTeam(p *principalEntry, requested []string) (string, *statusError) {
 		want = v
 	}
 	if want == "" {
-		if len(p.principal.Teams) == 0 {
-			return "", nil
-		}
-		return p.principal.Teams[0].ID, nil
+		return defaultTeam(&p.principal), nil
 	}
 	for _, t := range p.principal.Teams {
 		if t.ID == want {

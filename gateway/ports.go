@@ -55,6 +55,9 @@ type SessionRecord struct {
 	UserID    string
 	CreatedAt time.Time
 	ExpiresAt time.Time
+	// LastSeenAt is the session's last recorded request (session_idle.go);
+	// zero means CreatedAt.
+	LastSeenAt time.Time
 }
 
 // TeamRef is a team a principal belongs to.
@@ -72,6 +75,13 @@ type Principal struct {
 	DisplayName string
 	Role        string
 	Teams       []TeamRef // ordered by alias, then id
+	// DefaultTeamID is the team the user chose on /teamgate/me for
+	// requests that name none; "" or a team no longer in Teams means the
+	// first team (ports_pages.go).
+	DefaultTeamID string
+	// InAdminGroup is whether the user was in one of admin.group_ids at
+	// their last sign-in.
+	InAdminGroup bool
 }
 
 // SessionStore persists sessions.

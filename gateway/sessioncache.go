@@ -16,6 +16,9 @@ type principalEntry struct {
 	email      string // header-safe, "" when absent or unsendable
 	upn        string
 	groups     string // the capped, comma-separated team ids
+	// activity tracks requests for session.idle_timeout (session_idle.go);
+	// nil when the entry was not loaded from a session record.
+	activity *entryActivity
 }
 
 // usable reports whether the entry may answer a request at now: the session

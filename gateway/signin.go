@@ -283,7 +283,8 @@ func (g *Gateway) handleSignedOut(c *gin.Context) {
 	if c.Request.Method == http.MethodHead {
 		return
 	}
-	if err := web.RenderSignedOut(w, web.SignedOutPage{SignInHref: signInHref("/")}); err != nil {
+	if err := web.RenderSignedOut(w, web.SignedOutPage{SignInHref: signInHref("/"),
+		Chrome: web.Chrome{RequestID: requestInfoFrom(c.Request.Context()).id}}); err != nil {
 		g.log.Warn("render signed-out page", "error", err)
 	}
 }

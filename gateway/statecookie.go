@@ -31,17 +31,19 @@ type authState struct {
 // cookies are scoped to /oauth2/ and expire after stateLifetime.
 type stateCookies struct {
 	prefix string
-	codec  *securecookie.SecureCookie
+	codecs []securecookie.Codec
 	secure bool
 	now    func() time.Time
 }
 
 func newStateCookies(cfg SessionConfig, secure bool, now func() time.Time) *stateCookies {
-	codec := securecookie.New(
-		deriveKey(cfg.Secret, "state cookie hmac", 64),
-		deriveKey(cfg.Secret, "state cookie aes", 32),
-	).SetSerializer(securecookie.JSONEncoder{}).MaxAge(int(stateLifetime / time.Second))
-	return &stateCookies{prefix: cfg.CookieName + "_state_", codec: codec, secure: secure, now: now}
+	// One codec per session secret (the signing one first), so a sign-in
+	// in flight while the secret rotates still completes.
+	var codecs []securecookie.Codec
+	for _, c := range cookieCodecs(cfg, "state cookie") {
+		codecs = append(codecs, c.SetSerializer(securecookie.JSONEncoder{}).MaxAge(int(stateLifetime/time.Second)))
+	}
+	return &stateCookies{prefix: cfg.CookieName + "_state_", codecs: codecs, secure: secure, now: now}
 }
 
 // validState reports whether s looks like a state we issued, before it is
@@ -78,7 +80,7 @@ func (s *stateCookies) begin(w http.ResponseWriter, rd, verifier string) (authSt
 		IssuedAt: s.now().Unix(),
 	}
 	name := s.name(st.State)
-	value, err := s.codec.Encode(name, st)
+	value, err := securecookie.EncodeMulti(name, st, s.codecs...)
 	if err != nil {
 		return authState{}, err
 	}
@@ -100,7 +102,7 @@ func (s *stateCookies) take(w http.ResponseWriter, r *http.Request, state string
 	}
 	http.SetCookie(w, s.cookie(name, "", -1))
 	var st authState
-	if err := s.codec.Decode(name, c.Value, &st); err != nil {
+	if err := securecookie.DecodeMulti(name, c.Value, &st, s.codecs...); err != nil {
 		return authState{}, false
 	}
 	if subtle.ConstantTimeCompare([]byte(st.State), []byte(state)) != 1 {

@@ -1,8 +1,12 @@
-// Package web renders teamgate's own pages: the sign-in error page and the
-// signed-out page. Templates and the stylesheet are embedded so that the
-// binary is self-contained; the pages use no JavaScript and load nothing from
-// other origins, which lets the gateway serve them under a strict
-// Content-Security-Policy.
+// Package web renders teamgate's own pages: error pages, the sign-in and
+// signed-out pages, /teamgate/me and the admin pages. Templates and the
+// stylesheet are embedded so that the binary is self-contained; the pages use
+// no JavaScript and load nothing from other origins, which lets the gateway
+// serve them under a strict Content-Security-Policy.
+//
+// The package is a leaf: the gateway fills the page structs declared here,
+// and every field is shown to the person reading the page, so none may carry
+// internal detail (causes, tokens, raw provider messages).
 package web
 
 import (
@@ -23,15 +27,23 @@ var templateFS embed.FS
 //go:embed static
 var staticFS embed.FS
 
-// Each page is parsed together with the shared layout into its own set, so
-// that every page can define the "content" block without clashing.
+// Each page is parsed together with the shared layout and partials into its
+// own set, so that every page can define the "content" block without
+// clashing.
 var (
-	errorTemplate     = mustParse("templates/layout.html", "templates/error.html")
-	signedOutTemplate = mustParse("templates/layout.html", "templates/signed_out.html")
+	errorTemplate       = mustParse("error.html")
+	signedOutTemplate   = mustParse("signed_out.html")
+	signInTemplate      = mustParse("sign_in.html")
+	meTemplate          = mustParse("me.html")
+	adminTeamsTemplate  = mustParse("admin_teams.html")
+	adminTeamTemplate   = mustParse("admin_team.html")
+	adminUsersTemplate  = mustParse("admin_users.html")
+	adminEventsTemplate = mustParse("admin_events.html")
 )
 
-func mustParse(files ...string) *template.Template {
-	return template.Must(template.New("layout.html").ParseFS(templateFS, files...))
+func mustParse(page string) *template.Template {
+	return template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS,
+		"templates/layout.html", "templates/partials.html", "templates/"+page))
 }
 
 // Link is a call to action on a page.
@@ -40,39 +52,35 @@ type Link struct {
 	Label string
 }
 
-// ErrorPage describes a failure in words a user can act on. Every field is
-// shown to the user, so none may carry internal detail (causes, tokens, raw
-// provider messages): the gateway logs those instead.
-type ErrorPage struct {
-	Status    int    // HTTP status, shown small for support conversations
-	Title     string // short heading, e.g. "You are not assigned to this application"
-	Message   string // what happened, in plain words
-	Next      string // what the user can do about it
-	Code      string // a provider error code (e.g. AADSTS50105), shown next to Message
-	Action    *Link  // e.g. "Sign in again"; nil when retrying cannot help
-	RequestID string // lets an administrator find the log line
+// Chrome is what every page shows around its content.
+type Chrome struct {
+	// RequestID lets a user quote the request and an operator find its
+	// log line; every page shows it.
+	RequestID string
+	// Nav is the signed-in user's navigation; nil on pages shown to
+	// signed-out users and on error pages.
+	Nav *Nav
 }
 
-// SignedOutPage is shown after sign-out, once Entra has ended its session.
-type SignedOutPage struct {
-	SignInHref string // where "Sign in again" points
+// Nav is the top bar of a signed-in user's pages.
+type Nav struct {
+	UserName string // display name, else email, else user id
+	IsAdmin  bool   // shows the link to the admin pages
+	Current  string // "me" or "admin": marks the current section
 }
 
-// RenderError writes the error page. The caller sets the status code and
-// headers before calling it.
-func RenderError(w io.Writer, p ErrorPage) error {
-	return errorTemplate.Execute(w, pageData{Title: p.Title, Page: p})
-}
-
-// RenderSignedOut writes the signed-out page.
-func RenderSignedOut(w io.Writer, p SignedOutPage) error {
-	return signedOutTemplate.Execute(w, pageData{Title: "You are signed out", Page: p})
-}
-
-// pageData is what the layout sees: the document title plus the page.
+// pageData is what the layout sees.
 type pageData struct {
-	Title string
-	Page  any
+	Title     string
+	Wide      bool // tables: use the full width
+	Status    int  // error pages: shown next to the request id
+	RequestID string
+	Nav       *Nav
+	Page      any
+}
+
+func render(w io.Writer, t *template.Template, title string, wide bool, c Chrome, page any) error {
+	return t.Execute(w, pageData{Title: title, Wide: wide, RequestID: c.RequestID, Nav: c.Nav, Page: page})
 }
 
 // Static serves the embedded stylesheet (and any future assets) from the

@@ -28,46 +28,19 @@ func golden(t *testing.T, name string, got []byte) {
 		t.Fatalf("read golden file (run go test ./web -update to create it): %v", err)
 	}
 	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file:\n--- got ---\n%s\n--- want ---\n%s", name, got, want)
+		t.Errorf("%s differs from the golden file (go test ./web -update rewrites it):\n--- got ---\n%s\n--- want ---\n%s", name, got, want)
 	}
 }
 
-func TestRenderError(t *testing.T) {
-	tests := []struct {
-		name   string
-		page   ErrorPage
-		golden string
-	}{
-		{
-			name: "not assigned, with code and action",
-			page: ErrorPage{
-				Status:    403,
-				Title:     "You are not assigned to this application",
-				Message:   "Your account exists, but an administrator has not given it access to this application.",
-				Next:      "Ask your administrator to assign you, or a group you belong to, to the application in Microsoft Entra.",
-				Code:      "AADSTS50105",
-				Action:    &Link{Href: "/oauth2/start?rd=%2F", Label: "Try again"},
-				RequestID: "req-123",
-			},
-			golden: "error_not_assigned.html",
-		},
-		{
-			name: "minimal",
-			page: ErrorPage{
-				Status:  404,
-				Title:   "Page not found",
-				Message: "There is nothing here.",
-			},
-			golden: "error_minimal.html",
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
+// TestGolden renders every template with representative data.
+func TestGolden(t *testing.T) {
+	for _, p := range samplePages() {
+		t.Run(p.name, func(t *testing.T) {
 			var buf bytes.Buffer
-			if err := RenderError(&buf, tt.page); err != nil {
+			if err := p.render(&buf); err != nil {
 				t.Fatal(err)
 			}
-			golden(t, tt.golden, buf.Bytes())
+			golden(t, p.name+".html", buf.Bytes())
 		})
 	}
 }
@@ -90,31 +63,98 @@ func TestRenderErrorEscapes(t *testing.T) {
 	}
 }
 
-func TestRenderSignedOut(t *testing.T) {
-	var buf bytes.Buffer
-	if err := RenderSignedOut(&buf, SignedOutPage{SignInHref: "/oauth2/start?rd=%2F"}); err != nil {
-		t.Fatal(err)
+// Values that come from Entra (group names, user names) or from the query
+// string (search terms) are escaped wherever they appear.
+func TestPagesEscapeDirectoryValues(t *testing.T) {
+	const evil = `"><script>alert(1)</script>`
+	team := TeamRow{ID: evil, Alias: evil, Href: "/teamgate/admin/team?id=x"}
+	pages := map[string]func(*bytes.Buffer) error{
+		"me": func(b *bytes.Buffer) error {
+			return RenderMe(b, MePage{Name: evil, UserID: evil, Teams: []MyTeam{{ID: evil, Alias: evil}},
+				LastSync: &SyncEvent{Outcome: "ok", Joined: []TeamName{{Alias: evil}}}})
+		},
+		"teams": func(b *bytes.Buffer) error {
+			return RenderAdminTeams(b, AdminTeamsPage{Query: evil, Teams: []TeamRow{team}})
+		},
+		"team": func(b *bytes.Buffer) error {
+			return RenderAdminTeam(b, AdminTeamPage{Team: team, Members: []MemberRow{{UserID: evil, DisplayName: evil}}})
+		},
+		"events": func(b *bytes.Buffer) error {
+			return RenderAdminEvents(b, AdminEventsPage{UserID: evil, Events: []SyncEvent{{UserID: evil, Outcome: "error", Error: evil}}})
+		},
 	}
-	golden(t, "signed_out.html", buf.Bytes())
-}
-
-func TestPagesAreSelfContained(t *testing.T) {
-	var buf bytes.Buffer
-	if err := RenderError(&buf, ErrorPage{Title: "t", Message: "m"}); err != nil {
-		t.Fatal(err)
-	}
-	if err := RenderSignedOut(&buf, SignedOutPage{SignInHref: "/"}); err != nil {
-		t.Fatal(err)
-	}
-	out := buf.String()
-	for _, bad := range []string{"<script", "http://", "https://", "style="} {
-		if strings.Contains(out, bad) {
-			t.Errorf("pages must not contain %q (CSP allows only same-origin styles, no scripts)", bad)
+	for name, render := range pages {
+		var buf bytes.Buffer
+		if err := render(&buf); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if strings.Contains(buf.String(), "<script>") {
+			t.Errorf("%s: directory value rendered unescaped", name)
 		}
 	}
-	if !strings.Contains(out, `<html lang="en">`) {
-		t.Error("pages must declare their language")
+}
+
+// Every page is served under a CSP without scripts or inline styles, shows
+// its request id, declares its language, has one h1, and labels every
+// form control.
+func TestPagesAreSelfContainedAndAccessible(t *testing.T) {
+	for _, p := range samplePages() {
+		t.Run(p.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			if err := p.render(&buf); err != nil {
+				t.Fatal(err)
+			}
+			out := buf.String()
+			for _, bad := range []string{"<script", "http://", "https://", "style=", " onclick", "<img"} {
+				if strings.Contains(out, bad) {
+					t.Errorf("page contains %q (CSP allows only same-origin styles, no scripts)", bad)
+				}
+			}
+			if !strings.Contains(out, `<html lang="en">`) {
+				t.Error("page must declare its language")
+			}
+			if n := strings.Count(out, "<h1"); n != 1 {
+				t.Errorf("page has %d h1 headings, want 1", n)
+			}
+			if !strings.Contains(out, "Request ID <code>"+sampleRequestID+"</code>") {
+				t.Error("page does not show its request id")
+			}
+			checkLabels(t, out)
+		})
 	}
+}
+
+// checkLabels asserts that every visible input and select has a <label for>.
+func checkLabels(t *testing.T, page string) {
+	t.Helper()
+	for _, tag := range []string{"<input ", "<select "} {
+		rest := page
+		for {
+			i := strings.Index(rest, tag)
+			if i < 0 {
+				break
+			}
+			end := strings.IndexByte(rest[i:], '>')
+			el := rest[i : i+end]
+			rest = rest[i+end:]
+			if strings.Contains(el, `type="hidden"`) {
+				continue
+			}
+			id := attr(el, "id")
+			if id == "" || !strings.Contains(page, `<label for="`+id+`">`) {
+				t.Errorf("form control without a label: %s>", el)
+			}
+		}
+	}
+}
+
+func attr(el, name string) string {
+	_, after, ok := strings.Cut(el, " "+name+`="`)
+	if !ok {
+		return ""
+	}
+	v, _, _ := strings.Cut(after, `"`)
+	return v
 }
 
 func TestStatic(t *testing.T) {

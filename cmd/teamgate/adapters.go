@@ -20,6 +20,9 @@ type syncAdapter struct {
 	recon   *teamsync.Reconciler
 	gw      *gateway.Gateway // set after the gateway is built
 	metrics *metrics
+	// provisioned runs after a successful reconcile; nil when LiteLLM
+	// provisioning is off (see provision.go).
+	provisioned func(ctx context.Context, res teamsync.Result)
 }
 
 func (s *syncAdapter) Sync(ctx context.Context, id gateway.Identity) error {
@@ -35,6 +38,9 @@ func (s *syncAdapter) Sync(ctx context.Context, id gateway.Identity) error {
 	}
 	if s.gw != nil {
 		s.gw.InvalidateUser(id.UserID) // other sessions of this user see the new teams now
+	}
+	if s.provisioned != nil {
+		s.provisioned(ctx, res)
 	}
 	return nil
 }
@@ -59,7 +65,7 @@ func (s sessionAdapter) CreateSession(ctx context.Context, r gateway.SessionReco
 }
 
 func (s sessionAdapter) LookupSession(ctx context.Context, id string, now time.Time) (gateway.SessionRecord, gateway.Principal, error) {
-	sess, err := s.st.Session(ctx, id, now)
+	sess, err := s.st.ActiveSession(ctx, id, now)
 	if errors.Is(err, store.ErrNotFound) {
 		return gateway.SessionRecord{}, gateway.Principal{}, gateway.ErrNoSession
 	}
@@ -77,11 +83,17 @@ func (s sessionAdapter) LookupSession(ctx context.Context, id string, now time.T
 	if err != nil {
 		return gateway.SessionRecord{}, gateway.Principal{}, err
 	}
-	p := gateway.Principal{UserID: u.ID, Email: u.Email, UPN: u.UPN, DisplayName: u.DisplayName, Role: u.UserRole}
+	prefs, err := s.st.UserPrefs(ctx, sess.UserID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return gateway.SessionRecord{}, gateway.Principal{}, err
+	}
+	p := gateway.Principal{UserID: u.ID, Email: u.Email, UPN: u.UPN, DisplayName: u.DisplayName, Role: u.UserRole,
+		DefaultTeamID: prefs.DefaultTeamID, InAdminGroup: prefs.InAdminGroup}
 	for _, t := range teams {
 		p.Teams = append(p.Teams, gateway.TeamRef{ID: t.ID, Alias: t.Alias})
 	}
-	rec := gateway.SessionRecord{ID: sess.ID, UserID: sess.UserID, CreatedAt: sess.CreatedAt, ExpiresAt: sess.ExpiresAt}
+	rec := gateway.SessionRecord{ID: sess.ID, UserID: sess.UserID, CreatedAt: sess.CreatedAt, ExpiresAt: sess.ExpiresAt,
+		LastSeenAt: sess.LastSeenAt}
 	return rec, p, nil
 }
 
@@ -205,3 +217,220 @@ func nonNil(s []string) []string {
 	}
 	return s
 }
+
+// keyAdapter keeps the gateway's generated assertion signing keys in the
+// store, so that every replica signs with the same key.
+type keyAdapter struct{ st store.Store }
+
+func (k keyAdapter) SigningKeys(ctx context.Context) ([]gateway.SigningKey, error) {
+	keys, err := k.st.SigningKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]gateway.SigningKey, len(keys))
+	for i, sk := range keys {
+		out[i] = gateway.SigningKey{ID: sk.ID, Algorithm: sk.Algorithm, Sealed: sk.PrivateKey, PublicJWK: sk.PublicJWK,
+			CreatedAt: sk.CreatedAt, Active: sk.Active}
+	}
+	return out, nil
+}
+
+func (k keyAdapter) InsertSigningKey(ctx context.Context, sk gateway.SigningKey) (bool, error) {
+	return k.st.InsertSigningKey(ctx, store.SigningKey{ID: sk.ID, Algorithm: sk.Algorithm, PrivateKey: sk.Sealed,
+		PublicJWK: sk.PublicJWK, CreatedAt: sk.CreatedAt, Active: sk.Active})
+}
+
+func (k keyAdapter) ResealSigningKey(ctx context.Context, kid string, sealed []byte) error {
+	return k.st.ResealSigningKey(ctx, kid, sealed)
+}
+
+var _ gateway.SigningKeyStore = keyAdapter{}
+
+// outboxAdapter serves the LiteLLM provisioning outbox to the admin API.
+type outboxAdapter struct{ st store.Store }
+
+func (o outboxAdapter) ListOutbox(ctx context.Context, status string, limit int) ([]gateway.AdminOutboxOp, error) {
+	ops, err := o.st.ListOutbox(ctx, store.OutboxFilter{Status: status, Limit: limit})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]gateway.AdminOutboxOp, len(ops))
+	for i, op := range ops {
+		out[i] = gateway.AdminOutboxOp{
+			ID: op.ID, Kind: op.Kind, TeamID: op.TeamID, UserID: op.UserID, Status: op.Status, Attempts: op.Attempts,
+			NextAttemptAt: op.NextAttemptAt, LastError: op.LastError, Body: op.Body, CreatedAt: op.CreatedAt, UpdatedAt: op.UpdatedAt,
+		}
+	}
+	return out, nil
+}
+
+// RetryOutbox requeues a parked operation, due at once.
+func (o outboxAdapter) RetryOutbox(ctx context.Context, id int64) error {
+	err := o.st.RequeueOutbox(ctx, id, time.Now())
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return gateway.ErrNotFound
+	case errors.Is(err, store.ErrConflict):
+		return gateway.ErrNotParked
+	}
+	return err
+}
+
+var _ gateway.OutboxAdmin = outboxAdapter{}
+
+// pagesAdapter serves teamgate's own pages (/teamgate/me, /teamgate/admin)
+// from the store.
+type pagesAdapter struct{ st store.Store }
+
+func (a pagesAdapter) MyTeams(ctx context.Context, userID string) ([]gateway.PageTeam, error) {
+	teams, err := a.st.UserTeams(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]gateway.PageTeam, len(teams))
+	for i, t := range teams {
+		out[i] = pageTeam(store.TeamSummary{Team: t})
+	}
+	return out, nil
+}
+
+func (a pagesAdapter) LastSync(ctx context.Context, userID string) (gateway.PageEvent, bool, error) {
+	evs, err := a.st.FindSyncEvents(ctx, store.EventQuery{UserID: userID, ExcludeAdmin: true, Limit: 1})
+	if err != nil || len(evs) == 0 {
+		return gateway.PageEvent{}, false, err
+	}
+	return pageEvent(evs[0]), true, nil
+}
+
+func (a pagesAdapter) SetDefaultTeam(ctx context.Context, userID, teamID string) error {
+	return notFound(a.st.SetDefaultTeam(ctx, userID, teamID))
+}
+
+func (a pagesAdapter) Teams(ctx context.Context, q gateway.PageQuery) ([]gateway.PageTeam, int, error) {
+	f := store.TeamFilter{Query: q.Search, Limit: q.Limit, Offset: q.Offset}
+	total, err := a.st.CountTeams(ctx, f)
+	if err != nil {
+		return nil, 0, err
+	}
+	teams, err := a.st.TeamSummaries(ctx, f)
+	if err != nil {
+		return nil, 0, err
+	}
+	out := make([]gateway.PageTeam, len(teams))
+	for i, t := range teams {
+		out[i] = pageTeam(t)
+	}
+	return out, total, nil
+}
+
+func (a pagesAdapter) Team(ctx context.Context, teamID string) (gateway.PageTeam, []gateway.PageMember, error) {
+	t, err := a.st.Team(ctx, teamID)
+	if err != nil {
+		return gateway.PageTeam{}, nil, notFound(err)
+	}
+	ms, err := a.st.TeamMemberDetails(ctx, teamID)
+	if err != nil {
+		return gateway.PageTeam{}, nil, err
+	}
+	members := make([]gateway.PageMember, len(ms))
+	for i, m := range ms {
+		members[i] = gateway.PageMember{UserID: m.UserID, Email: m.Email, DisplayName: m.DisplayName,
+			Role: m.Role, Source: m.Source, AddedAt: m.AddedAt}
+	}
+	team := pageTeam(store.TeamSummary{Team: t, Members: len(ms)})
+	return team, members, nil
+}
+
+func (a pagesAdapter) Users(ctx context.Context, q gateway.PageQuery) ([]gateway.PageUser, int, error) {
+	f := store.UserFilter{Query: q.Search, Limit: q.Limit, Offset: q.Offset}
+	total, err := a.st.CountUsers(ctx, f)
+	if err != nil {
+		return nil, 0, err
+	}
+	users, err := a.st.UserSummaries(ctx, f)
+	if err != nil {
+		return nil, 0, err
+	}
+	out := make([]gateway.PageUser, len(users))
+	for i, u := range users {
+		out[i] = gateway.PageUser{UserID: u.ID, Email: u.Email, UPN: u.UPN, DisplayName: u.DisplayName,
+			Role: u.UserRole, InAdminGroup: u.InAdminGroup, Teams: u.Teams, LastLoginAt: u.LastLoginAt}
+	}
+	return out, total, nil
+}
+
+func (a pagesAdapter) SyncEvents(ctx context.Context, q gateway.EventPageQuery) ([]gateway.PageEvent, int, error) {
+	eq := store.EventQuery{UserID: q.UserID, Outcome: q.Outcome, ExcludeAdmin: q.ExcludeAdmin, Limit: q.Limit, Offset: q.Offset}
+	total, err := a.st.CountSyncEvents(ctx, eq)
+	if err != nil {
+		return nil, 0, err
+	}
+	evs, err := a.st.FindSyncEvents(ctx, eq)
+	if err != nil {
+		return nil, 0, err
+	}
+	out := make([]gateway.PageEvent, len(evs))
+	for i, e := range evs {
+		out[i] = pageEvent(e)
+	}
+	return out, total, nil
+}
+
+func (a pagesAdapter) TeamAliases(ctx context.Context, ids []string) (map[string]string, error) {
+	return a.st.TeamAliases(ctx, ids)
+}
+
+func (a pagesAdapter) AddMember(ctx context.Context, teamID, login, actor string, now time.Time) (string, error) {
+	u, err := a.st.UserByLogin(ctx, login)
+	if err != nil {
+		return "", notFound(err)
+	}
+	// Role "user", as reconcile adds members: LiteLLM's team "admin" role
+	// needs an Enterprise licence.
+	return u.ID, notFound(a.st.AddMemberAsAdmin(ctx, teamID, u.ID, "user", actor, now))
+}
+
+func (a pagesAdapter) RemoveMember(ctx context.Context, teamID, userID, actor string, now time.Time) error {
+	return notFound(a.st.RemoveMemberAsAdmin(ctx, teamID, userID, actor, now))
+}
+
+func pageTeam(t store.TeamSummary) gateway.PageTeam {
+	return gateway.PageTeam{ID: t.ID, Alias: t.Alias, MaxBudget: t.MaxBudget, BudgetDuration: t.BudgetDuration,
+		Models: t.Models, TPMLimit: t.TPMLimit, RPMLimit: t.RPMLimit, Assigned: t.Assigned,
+		Members: t.Members, UpdatedAt: t.UpdatedAt}
+}
+
+func pageEvent(e store.LoggedEvent) gateway.PageEvent {
+	return gateway.PageEvent{ID: e.ID, UserID: e.UserID, UserEmail: e.UserEmail, UserName: e.DisplayName, At: e.At,
+		TeamsCreated: e.TeamsCreated, TeamsRenamed: e.TeamsRenamed, TeamsUnassigned: e.TeamsUnassigned,
+		MembershipsAdded: e.MembershipsAdded, MembershipsRemoved: e.MembershipsRemoved,
+		Duration: e.Duration, Outcome: e.Outcome, Error: e.Error, Actor: e.Actor}
+}
+
+// Backlog gives the admin page exact outbox counts (see
+// gateway.BacklogSource); the oldest pending time is left unknown.
+func (o outboxAdapter) Backlog(ctx context.Context) (gateway.Backlog, error) {
+	pending, parked, err := o.st.OutboxStats(ctx)
+	return gateway.Backlog{Pending: pending, Parked: parked}, err
+}
+
+var (
+	_ gateway.PageSource    = pagesAdapter{}
+	_ gateway.BacklogSource = outboxAdapter{}
+)
+
+// TouchSession records a session's activity (session.idle_timeout).
+func (s sessionAdapter) TouchSession(ctx context.Context, id string, at time.Time) error {
+	return s.st.TouchSession(ctx, id, at)
+}
+
+// RevokeUserSessions deletes every session of a user ("sign out everywhere").
+func (s sessionAdapter) RevokeUserSessions(ctx context.Context, userID string) (int, error) {
+	n, err := s.st.DeleteUserSessions(ctx, userID)
+	return int(n), err
+}
+
+var (
+	_ gateway.SessionActivityStore = sessionAdapter{}
+	_ gateway.UserSessionRevoker   = sessionAdapter{}
+)

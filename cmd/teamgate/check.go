@@ -68,6 +68,7 @@ func runChecks(ctx context.Context, cfg Config, hc *http.Client, stdout io.Write
 		st.Close()
 	}
 	results = append(results, db)
+	results = append(results, checkLiteLLM(ctx, cfg)...)
 
 	failed := 0
 	for _, r := range results {

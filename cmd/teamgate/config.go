@@ -14,6 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/teamgate/teamgate/gateway"
+	"github.com/teamgate/teamgate/sync/provision"
 	"github.com/teamgate/teamgate/sync/store"
 	"github.com/teamgate/teamgate/sync/teamsync"
 )
@@ -27,6 +28,9 @@ type Config struct {
 	Database        store.Config    `yaml:"database"`
 	LiteLLMSettings teamsync.Config `yaml:"litellm_settings"`
 	Log             LogConfig       `yaml:"log"`
+
+	// LiteLLM is where teamgate provisions teams, users and memberships.
+	LiteLLM provision.Config `yaml:"litellm"`
 }
 
 // EntraConfig is the `entra` section, shared by sign-in (OIDC) and sync (Graph).
@@ -64,13 +68,14 @@ func defaultConfig() Config {
 	}
 	c.Database = store.Defaults()
 	c.LiteLLMSettings = teamsync.Defaults()
+	c.LiteLLM = provision.Defaults()
 	c.Log = LogConfig{Level: "info", Format: "json"}
 	return c
 }
 
 // Validate reports every problem of every section at once.
 func (c Config) Validate() error {
-	errs := []error{c.Config.Validate(), c.Entra.Validate(), c.Database.Validate(), c.LiteLLMSettings.Validate(), c.Log.Validate()}
+	errs := []error{c.Config.Validate(), c.Entra.Validate(), c.Database.Validate(), c.LiteLLMSettings.Validate(), c.LiteLLM.Validate(), c.Log.Validate()}
 	return errors.Join(errs...)
 }
 

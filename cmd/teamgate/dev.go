@@ -9,10 +9,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/teamgate/teamgate/sync/fakeentra"
+	"github.com/teamgate/teamgate/sync/litellmfake"
 )
 
 // Fixed identifiers of the dev tenant, so a dev database stays consistent
@@ -23,6 +25,9 @@ const (
 	devSPID     = "00000000-0000-4000-8000-000000005b1d"
 )
 
+// devAdminGroup is the demo directory's administrators group.
+var devAdminGroup = fakeentra.DemoID(fakeentra.DemoAdminGroup)
+
 // cmdDev runs the whole flow on one machine: a fake Entra tenant, SQLite and
 // (unless --upstream is given) a demo upstream that shows what it receives.
 func cmdDev(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
@@ -32,8 +37,15 @@ func cmdDev(ctx context.Context, args []string, getenv env, stdout, stderr io.Wr
 	upstream := fs.String("upstream", "", "upstream URL (default: a built-in demo upstream)")
 	dbURL := fs.String("db", "sqlite:teamgate-dev.db", "database URL")
 	dirFile := fs.String("directory", "", "YAML file with the fake tenant's users and groups (default: a demo directory)")
+	signInPage := fs.Bool("sign-in-page", false, "show teamgate's sign-in page to signed-out browsers (server.sign_in_page)")
+	litellmFake := fs.Bool("litellm-fake", false, "run a fake LiteLLM in-process as the upstream (unless --upstream) and provision teams into it")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *litellmFake && !flagGiven(fs, "db") {
+		// The fake LiteLLM forgets everything at exit; a database that
+		// remembered the teams would never provision them again.
+		*dbURL = "sqlite::memory:"
 	}
 
 	dir := fakeentra.DemoDirectory()
@@ -45,6 +57,7 @@ func cmdDev(ctx context.Context, args []string, getenv env, stdout, stderr io.Wr
 	}
 	d, err := startDev(ctx, devOptions{
 		listen: *listen, publicURL: *publicURL, upstream: *upstream, dbURL: *dbURL, directory: dir,
+		litellmFake: *litellmFake, signInPage: *signInPage,
 	}, stderr)
 	if err != nil {
 		return err
@@ -58,6 +71,8 @@ type devOptions struct {
 	listen, publicURL, upstream, dbURL string
 	directory                          fakeentra.Directory
 	adminToken                         string
+	signInPage                         bool // server.sign_in_page
+	litellmFake                        bool // serve a fake LiteLLM and provision into it
 }
 
 // devEnv is a running dev setup: gateway, fake tenant and demo upstream.
@@ -71,6 +86,8 @@ type devEnv struct {
 	adminToken string
 	users      []fakeentra.User
 	errc       chan error
+	litellm    *litellmfake.Server // with --litellm-fake
+	litellmURL string
 }
 
 func startDev(ctx context.Context, o devOptions, logw io.Writer) (*devEnv, error) {
@@ -98,6 +115,16 @@ func startDev(ctx context.Context, o devOptions, logw io.Writer) (*devEnv, error
 	d.goServe(&http.Server{Handler: d.tenant, ReadHeaderTimeout: 10 * time.Second}, entraLn)
 
 	d.upstream = o.upstream
+	if o.litellmFake {
+		url, err := d.startLiteLLMFake()
+		if err != nil {
+			d.close()
+			return nil, err
+		}
+		if d.upstream == "" {
+			d.upstream = url
+		}
+	}
 	if d.upstream == "" {
 		upLn, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -124,10 +151,17 @@ func startDev(ctx context.Context, o devOptions, logw io.Writer) (*devEnv, error
 	cfg.Upstream.URL = d.upstream
 	cfg.Session.Secret = randomToken(48) // sessions end when dev stops
 	cfg.Admin.APIToken = d.adminToken
+	// Members of the demo directory's "teamgate admins" group (alice) may
+	// open the admin pages; a --directory without that group has none.
+	cfg.Admin.GroupIDs = []string{devAdminGroup}
+	cfg.Server.SignInPage = o.signInPage
 	cfg.Entra.TenantID, cfg.Entra.ClientID, cfg.Entra.ClientSecret = devTenantID, devClientID, clientSecret
 	cfg.Entra.AuthorityHost, cfg.Entra.GraphURL = d.tenant.AuthorityHost(), d.tenant.GraphURL()
 	cfg.Entra.ServicePrincipalID = devSPID
 	cfg.Database.URL = o.dbURL
+	if d.litellm != nil {
+		cfg.LiteLLM.URL, cfg.LiteLLM.MasterKey = d.litellmURL, devMasterKey
+	}
 	cfg.Log = LogConfig{Level: "info", Format: "text"}
 	if err := cfg.Validate(); err != nil {
 		d.close()
@@ -180,9 +214,16 @@ func (d *devEnv) printWelcome(w io.Writer) {
 	fmt.Fprintf(&b, "\nteamgate dev is running.\n\n  Open %s/ and pick a demo user.\n\n", d.publicURL)
 	fmt.Fprintf(&b, "  Fake Entra tenant: %s\n  Upstream:          %s\n", d.tenant.AuthorityHost(), d.upstream)
 	fmt.Fprintf(&b, "  Admin API:         curl -H 'Authorization: Bearer %s' %s/teamgate/api/teams\n\n", d.adminToken, d.publicURL)
+	b.WriteString(d.litellmWelcome())
+	fmt.Fprintf(&b, "  Your account:      %s/teamgate/me (teams, default team, last sync, sign-out)\n", d.publicURL)
+	fmt.Fprintf(&b, "  Admin pages:       %s/teamgate/admin (teams, members, users, sync log)\n\n", d.publicURL)
 	fmt.Fprintf(&b, "  Demo users:\n")
 	for _, u := range d.users {
-		fmt.Fprintf(&b, "    %-28s %s\n", u.UPN, u.DisplayName)
+		admin := ""
+		if slices.Contains(u.MemberOf, devAdminGroup) {
+			admin = "  (admin: in group \"teamgate admins\", listed in admin.group_ids)"
+		}
+		fmt.Fprintf(&b, "    %-28s %s%s\n", u.UPN, u.DisplayName, admin)
 	}
 	fmt.Fprintf(&b, "\nPress Ctrl+C to stop.\n")
 	io.WriteString(w, b.String())

@@ -109,6 +109,11 @@ const (
 type e2eOptions struct {
 	directory fakeentra.Directory
 	tweak     func(*Config)
+	// provisionClock is the outbox worker's clock (e2e_provision_test.go).
+	provisionClock func() time.Time
+	// wrapTenant wraps the fake tenant's handler (e.g. to watch its
+	// answers: secrets_log_test.go).
+	wrapTenant func(http.Handler) http.Handler
 }
 
 func startE2E(t *testing.T, st store.Store, o e2eOptions) *e2e {
@@ -125,7 +130,11 @@ func startE2E(t *testing.T, st store.Store, o e2eOptions) *e2e {
 	if err != nil {
 		t.Fatal(err)
 	}
-	entra := httptest.NewServer(e.tenant)
+	var tenantHandler http.Handler = e.tenant
+	if o.wrapTenant != nil {
+		tenantHandler = o.wrapTenant(e.tenant)
+	}
+	entra := httptest.NewServer(tenantHandler)
 	t.Cleanup(entra.Close)
 	e.tenant.SetBaseURL(entra.URL)
 
@@ -150,7 +159,7 @@ func startE2E(t *testing.T, st store.Store, o e2eOptions) *e2e {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	e.app, err = newApp(context.Background(), cfg, log, appOptions{store: st})
+	e.app, err = newApp(context.Background(), cfg, log, appOptions{store: st, provisionClock: o.provisionClock})
 	if err != nil {
 		t.Fatal(err)
 	}

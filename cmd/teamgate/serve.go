@@ -59,6 +59,8 @@ func cmdMigrate(ctx context.Context, args []string, getenv env, stdout, stderr i
 type appOptions struct {
 	httpClient *http.Client // for Entra and Graph; nil: a default client
 	store      store.Store  // an open, migrated store; nil: open database.url
+	// provisionClock is the outbox worker's clock (tests); nil: time.Now.
+	provisionClock func() time.Time
 }
 
 // app is one wired teamgate: store, Graph client, reconciler and gateway.
@@ -71,6 +73,7 @@ type app struct {
 	recon     *teamsync.Reconciler
 	gateway   *gateway.Gateway
 	metrics   *metrics
+	prov      *provisioner // nil when LiteLLM provisioning is off
 }
 
 func openStore(ctx context.Context, cfg store.Config) (store.Store, error) {
@@ -102,8 +105,21 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, opts appOptions) 
 		}
 		return nil, err
 	}
-	recon := teamsync.New(gc, st, cfg.LiteLLMSettings, teamsync.WithLogger(log))
+	prov, err := newProvisioner(cfg, st, log, opts)
+	if err != nil {
+		if opts.store == nil {
+			st.Close()
+		}
+		return nil, err
+	}
+	recon := teamsync.New(gc, st, cfg.LiteLLMSettings, append([]teamsync.Option{teamsync.WithLogger(log),
+		teamsync.WithAdminGroups(cfg.Admin.GroupIDs...)}, prov.reconcileOptions()...)...)
 	syncer := &syncAdapter{recon: recon, metrics: m}
+	var outbox gateway.OutboxAdmin
+	if prov != nil {
+		syncer.provisioned = prov.afterSync
+		outbox = outboxAdapter{st}
+	}
 	gw, err := gateway.New(ctx, cfg.Config, gateway.OIDCConfig{
 		Issuer:       issuerURL(cfg.Entra),
 		ClientID:     cfg.Entra.ClientID,
@@ -116,6 +132,8 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, opts appOptions) 
 		DB:          st,
 		SigningKeys: keyAdapter{st},
 		Logger:      log,
+		Outbox:      outbox,
+		Pages:       pagesAdapter{st},
 	})
 	if err != nil {
 		if opts.store == nil {
@@ -124,7 +142,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, opts appOptions) 
 		return nil, err
 	}
 	syncer.gw = gw
-	return &app{cfg: cfg, log: log, store: st, ownsStore: opts.store == nil, graph: gc, recon: recon, gateway: gw, metrics: m}, nil
+	return &app{cfg: cfg, log: log, store: st, ownsStore: opts.store == nil, graph: gc, recon: recon, gateway: gw, metrics: m, prov: prov}, nil
 }
 
 func graphConfig(e EntraConfig) graph.Config {
@@ -193,6 +211,12 @@ func (a *app) serve(ctx context.Context, addr string, ln net.Listener) error {
 		}
 	}
 	go a.expireSessions(ctx)
+	// The outbox worker outlives ctx until the HTTP server has shut down
+	// (deferred): sign-ins during the grace period still get their
+	// operations delivered (and waited for, with wait_on_sign_in).
+	wctx, stopWorker := context.WithCancel(context.WithoutCancel(ctx))
+	a.prov.start(wctx)
+	defer func() { stopWorker(); a.prov.stop(ctx) }()
 	errc := make(chan error, 1)
 	if c := a.cfg.Server; c.TLSCertFile != "" {
 		go func() { errc <- srv.ServeTLS(ln, c.TLSCertFile, c.TLSKeyFile) }()

@@ -7,6 +7,10 @@ import "fmt"
 // and docs can name demo objects without copying UUIDs.
 func DemoID(name string) string { return stableUUID("teamgate-demo", name) }
 
+// DemoAdminGroup is the short name of the demo directory's administrators
+// group; DemoID(DemoAdminGroup) is its object id.
+const DemoAdminGroup = "teamgate-admins"
+
 // DemoDirectory is the directory `teamgate dev` serves. It exercises every
 // case the sync engine must handle:
 //
@@ -21,6 +25,9 @@ func DemoID(name string) string { return stableUUID("teamgate-demo", name) }
 //     of which memberOf mixes in with the groups;
 //   - erin is in 300 project groups, 250 of them assigned: paging and large
 //     team counts.
+//   - alice is in "teamgate admins", which is not assigned to the app (so it
+//     is no team): `teamgate dev` lists it in admin.group_ids, making alice
+//     the demo administrator of the admin pages (see DemoAdminGroup).
 //
 // Ids are stable UUID-looking strings (see DemoID).
 func DemoDirectory() Directory {
@@ -33,6 +40,7 @@ func DemoDirectory() Directory {
 			{ID: id("data-science"), DisplayName: "Data Science"},
 			{ID: id("finance"), DisplayName: "Finance"},
 			{ID: id("marketing"), DisplayName: "Marketing"},
+			{ID: id(DemoAdminGroup), DisplayName: "teamgate admins"},
 		},
 		DirectoryRoles:      []DirectoryRole{{ID: id("global-reader"), DisplayName: "Global Reader"}},
 		AdministrativeUnits: []AdministrativeUnit{{ID: id("europe"), DisplayName: "Europe"}},
@@ -41,7 +49,7 @@ func DemoDirectory() Directory {
 		},
 		Users: []User{
 			{ID: id("alice"), DisplayName: "Alice Adams", Mail: "alice@example.com", UPN: "alice@example.com",
-				MemberOf: []string{id("engineering"), id("data-science")}},
+				MemberOf: []string{id("engineering"), id("data-science"), id(DemoAdminGroup)}},
 			{ID: id("bob"), DisplayName: "Bob Brown", Mail: "Bob.Brown@example.com", UPN: "bob@example.com",
 				MemberOf: []string{id("platform"), id("marketing")}},
 			{ID: id("carol"), DisplayName: "Carol Chen", Mail: "carol@example.com", UPN: "carol@example.com",

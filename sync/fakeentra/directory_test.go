@@ -92,7 +92,7 @@ func TestDemoDirectory(t *testing.T) {
 	}
 	token := appToken(t, tn)
 	groups, _ := collect(t, tn, token, "/v1.0/users/"+DemoID("alice")+"/transitiveMemberOf/microsoft.graph.group")
-	if len(groups) != 3 { // Engineering, Data Science, All Staff (via Engineering)
+	if len(groups) != 4 { // Engineering, Data Science, teamgate admins, All Staff (via Engineering)
 		t.Errorf("alice transitive groups = %v", groups)
 	}
 }

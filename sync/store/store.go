@@ -168,6 +168,15 @@ type Store interface {
 	Stats() Stats
 	Dialect() string // "sqlite" or "postgres"
 	Close() error
+
+	// OutboxStore: LiteLLM provisioning operations (outbox.go).
+	OutboxStore
+	// KeyStore: identity-assertion signing keys (keys.go).
+	KeyStore
+	// PagesStore: what teamgate's own pages read and write (pages.go).
+	PagesStore
+	// SessionLifecycleStore: idle tracking and sign-out everywhere (sessions.go).
+	SessionLifecycleStore
 }
 
 // Tx is what a reconcile does inside its transaction. Every method issues a
@@ -197,4 +206,9 @@ type Tx interface {
 	// the given source and returns the team ids actually removed.
 	RemoveMemberships(ctx context.Context, userID string, teamIDs []string, source string) (removed []string, err error)
 	InsertSyncEvent(ctx context.Context, e SyncEvent) error
+	// EnqueueOutbox adds LiteLLM operations to the outbox, due at now, and
+	// returns their ids in input order (see outbox.go).
+	EnqueueOutbox(ctx context.Context, ops []OutboxOp, now time.Time) ([]int64, error)
+	// PagesTx: the administrators-group flag (pages.go).
+	PagesTx
 }

@@ -71,6 +71,9 @@ type Result struct {
 	UserCreated bool
 	Changes     Changes
 	Duration    time.Duration
+	// OutboxIDs are the LiteLLM operations this reconcile enqueued (with
+	// provisioning enabled), in delivery order.
+	OutboxIDs []int64
 }
 
 // Reconciler runs reconciles. It is safe for concurrent use.
@@ -80,6 +83,10 @@ type Reconciler struct {
 	cfg Config
 	log *slog.Logger
 	now func() time.Time
+
+	prov Provisioning // LiteLLM provisioning (provision.go)
+
+	adminGroups map[string]bool // admin.group_ids (admingroups.go)
 }
 
 // Option configures a Reconciler.
@@ -127,12 +134,18 @@ func (r *Reconciler) Reconcile(ctx context.Context, id Identity) (Result, error)
 		if err != nil {
 			return fmt.Errorf("upsert user: %w", err)
 		}
+		if err := r.recordAdminGroup(ctx, tx, id.UserID, obs.UserGroups); err != nil {
+			return err
+		}
 		cur, err := readCurrent(ctx, tx, obs, id.UserID)
 		if err != nil {
 			return err
 		}
 		plan := Diff(obs, cur, r.cfg.DefaultTeamParams.storeParams())
 		if res.Changes, err = apply(ctx, tx, plan, id.UserID, now); err != nil {
+			return err
+		}
+		if res.OutboxIDs, err = r.enqueue(ctx, tx, res, plan); err != nil {
 			return err
 		}
 		res.Duration = r.now().Sub(start)
@@ -151,6 +164,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, id Identity) (Result, error)
 		slog.Int("teams_unassigned", len(res.Changes.TeamsUnassigned)),
 		slog.Int("memberships_added", len(res.Changes.MembershipsAdded)),
 		slog.Int("memberships_removed", len(res.Changes.MembershipsRemoved)),
+		slog.Int("litellm_ops", len(res.OutboxIDs)),
 		slog.Duration("duration", res.Duration))
 	return res, nil
 }

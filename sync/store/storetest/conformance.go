@@ -27,6 +27,11 @@ func RunConformance(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Transactions", txTests},
 		{"Batches", batchTests},
 		{"Concurrency", concurrencyTests},
+		{"SigningKeys", keyTests},
+		{"Outbox", outboxTests},
+		{"OutboxConcurrency", outboxConcurrencyTests},
+		{"Pages", pagesTests},
+		{"SessionLifecycle", sessionLifecycleTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

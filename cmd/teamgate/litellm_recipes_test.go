@@ -1,0 +1,223 @@
+package main
+
+import (
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/teamgate/teamgate/gateway"
+	"github.com/teamgate/teamgate/gateway/assertion/assertiontest"
+	"github.com/teamgate/teamgate/sync/store"
+)
+
+// The README's "Connect LiteLLM" recipes are read from the README itself and
+// checked against what the upstream really receives, so the documentation
+// cannot drift from the code.
+
+// codeBlock is a fenced block of the README.
+type codeBlock struct{ lang, body string }
+
+var fence = regexp.MustCompile("(?s)```([a-z]*)\n(.*?)```")
+
+// recipe returns the fenced blocks of the README section whose heading
+// starts with heading, up to the next heading or comment.
+func recipe(t *testing.T, heading string) []codeBlock {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(raw)
+	start := strings.Index(readme, "\n"+heading)
+	if start < 0 {
+		t.Fatalf("README has no section %q", heading)
+	}
+	section := readme[start+1:]
+	section = section[len(heading):]
+	for _, end := range []string{"\n#", "\n<!--"} {
+		if i := strings.Index(section, end); i >= 0 {
+			section = section[:i]
+		}
+	}
+	var out []codeBlock
+	for _, m := range fence.FindAllStringSubmatch(section, -1) {
+		out = append(out, codeBlock{lang: m[1], body: m[2]})
+	}
+	if len(out) == 0 {
+		t.Fatalf("README section %q has no code block", heading)
+	}
+	return out
+}
+
+// yamlBlock decodes the first yaml block of blocks that has key at its top.
+func yamlBlock(t *testing.T, blocks []codeBlock, key string, v any) {
+	t.Helper()
+	for _, b := range blocks {
+		if b.lang == "yaml" && strings.HasPrefix(b.body, key+":") {
+			if err := yaml.Unmarshal([]byte(b.body), v); err != nil {
+				t.Fatalf("README yaml block %q: %v", key, err)
+			}
+			return
+		}
+	}
+	t.Fatalf("README recipe has no yaml block starting with %q", key)
+}
+
+// envBlock reads NAME=value lines (comments dropped) of the bash block.
+func envBlock(t *testing.T, blocks []codeBlock) map[string]string {
+	t.Helper()
+	env := map[string]string{}
+	for _, b := range blocks {
+		if b.lang != "bash" {
+			continue
+		}
+		for _, line := range strings.Split(b.body, "\n") {
+			line, _, _ = strings.Cut(line, "#")
+			if k, v, ok := strings.Cut(strings.TrimSpace(line), "="); ok {
+				env[k] = strings.TrimSpace(v)
+			}
+		}
+	}
+	return env
+}
+
+func TestRecipeHeaderTrust(t *testing.T) {
+	var litellm struct {
+		GeneralSettings struct {
+			EnableOAuth2ProxyAuth bool              `yaml:"enable_oauth2_proxy_auth"`
+			Mappings              map[string]string `yaml:"oauth2_config_mappings"`
+			TrustedProxyRanges    []string          `yaml:"trusted_proxy_ranges"`
+		} `yaml:"general_settings"`
+	}
+	yamlBlock(t, recipe(t, "### (a)"), "general_settings", &litellm)
+	gs := litellm.GeneralSettings
+	if !gs.EnableOAuth2ProxyAuth || len(gs.TrustedProxyRanges) == 0 {
+		t.Fatalf("recipe (a) = %+v: want enable_oauth2_proxy_auth and trusted_proxy_ranges", gs)
+	}
+	for _, r := range gs.TrustedProxyRanges {
+		if _, _, err := net.ParseCIDR(r); err != nil {
+			t.Errorf("trusted_proxy_ranges: %q is not a CIDR", r)
+		}
+	}
+	for _, key := range []string{"user_id", "user_email", "team_id"} {
+		if gs.Mappings[key] == "" {
+			t.Errorf("recipe (a) maps no header to %s", key)
+		}
+	}
+
+	forEachBackend(t, func(t *testing.T, st store.Store) {
+		e := startE2E(t, st, e2eOptions{})
+		alice := e.browser()
+		alice.signIn(e.gw.URL, "/", id("alice"))
+
+		want := map[string]string{"user_id": id("alice"), "user_email": "alice@example.com", "team_id": id("data-science")}
+		alice.api("POST", e.gw.URL+"/chat/completions")
+		up := e.upstream.last(t)
+		for key, header := range gs.Mappings {
+			if got := up.Header.Values(header); len(got) != 1 || got[0] != want[key] {
+				t.Errorf("LiteLLM's %s comes from %s = %q, want %q", key, header, got, want[key])
+			}
+		}
+
+		// A request with its own LiteLLM key carries none of them: LiteLLM
+		// then authenticates it by the key.
+		alice.api("POST", e.gw.URL+"/chat/completions", "Authorization", "Bearer sk-1234")
+		up = e.upstream.last(t)
+		for key, header := range gs.Mappings {
+			if got := up.Header.Values(header); len(got) != 0 {
+				t.Errorf("an API-key request carried %s (%s) = %q", header, key, got)
+			}
+		}
+	})
+}
+
+func TestRecipeJWTAuth(t *testing.T) {
+	blocks := recipe(t, "### (b)")
+	var litellm struct {
+		GeneralSettings struct {
+			EnableJWTAuth bool              `yaml:"enable_jwt_auth"`
+			JWTAuth       map[string]string `yaml:"litellm_jwtauth"`
+		} `yaml:"general_settings"`
+	}
+	yamlBlock(t, blocks, "general_settings", &litellm)
+	fields := litellm.GeneralSettings.JWTAuth
+	if !litellm.GeneralSettings.EnableJWTAuth {
+		t.Fatal("recipe (b) does not set general_settings.enable_jwt_auth")
+	}
+	for _, f := range []string{"user_id_jwt_field", "user_email_jwt_field", "team_ids_jwt_field", "team_id_jwt_field"} {
+		if fields[f] == "" {
+			t.Errorf("recipe (b) sets no litellm_jwtauth.%s", f)
+		}
+	}
+	env := envBlock(t, blocks)
+	if env["JWT_PUBLIC_KEY_URL"] == "" || env["JWT_AUDIENCE"] == "" {
+		t.Fatalf("recipe (b) environment = %v: want JWT_PUBLIC_KEY_URL and JWT_AUDIENCE", env)
+	}
+
+	forEachBackend(t, func(t *testing.T, st store.Store) {
+		e := startE2E(t, st, e2eOptions{tweak: func(c *Config) {
+			var teamgate struct {
+				Assertion *gateway.AssertionConfig `yaml:"assertion"`
+			}
+			teamgate.Assertion = &c.Assertion // the recipe's keys go over the defaults
+			yamlBlock(t, blocks, "assertion", &teamgate)
+		}})
+		// What LiteLLM would be configured with, placeholders filled in.
+		jwksURL := strings.Replace(env["JWT_PUBLIC_KEY_URL"], "https://<public_url>", e.app.cfg.Server.PublicURL, 1)
+		audience := strings.Replace(env["JWT_AUDIENCE"], "<upstream.url>", e.app.cfg.Upstream.URL, 1)
+		litellmVerifier := assertiontest.Verifier{JWKSURL: jwksURL, Issuer: e.app.cfg.Server.PublicURL, Audience: audience}
+
+		alice := e.browser()
+		alice.signIn(e.gw.URL, "/", id("alice"))
+		alice.api("POST", e.gw.URL+"/chat/completions", "X-LiteLLM-Team-Id", id("engineering"))
+		auth := e.upstream.last(t).Header.Values("Authorization")
+		if len(auth) != 1 || !strings.HasPrefix(auth[0], "Bearer ") {
+			t.Fatalf("LiteLLM received Authorization %q, want one Bearer JWT", auth)
+		}
+		claims, err := litellmVerifier.Verify(t.Context(), strings.TrimPrefix(auth[0], "Bearer "))
+		if err != nil {
+			t.Fatalf("LiteLLM, configured as the recipe says, would refuse the token: %v", err)
+		}
+		if !slices.Contains([]string{"RS256", "ES256"}, claims.Algorithm) {
+			t.Errorf("signed %s, which LiteLLM's JWT mode does not list", claims.Algorithm)
+		}
+		checks := []struct {
+			field string
+			want  any
+		}{
+			{"user_id_jwt_field", id("alice")},
+			{"user_email_jwt_field", "alice@example.com"},
+			{"team_id_jwt_field", id("engineering")},
+		}
+		for _, c := range checks {
+			if got := claims.Raw[fields[c.field]]; got != c.want {
+				t.Errorf("%s: claim %q = %v, want %v", c.field, fields[c.field], got, c.want)
+			}
+		}
+		teams, _ := claims.Raw[fields["team_ids_jwt_field"]].([]any)
+		if !sameSet(toStrings(teams), []string{id("engineering"), id("data-science")}) {
+			t.Errorf("team_ids_jwt_field: claim %q = %v", fields["team_ids_jwt_field"], teams)
+		}
+
+		// The client's own credential wins: an API key passes untouched.
+		alice.api("POST", e.gw.URL+"/chat/completions", "Authorization", "Bearer sk-1234")
+		if got := e.upstream.last(t).Header.Values("Authorization"); len(got) != 1 || got[0] != "Bearer sk-1234" {
+			t.Errorf("an API-key request reached LiteLLM with Authorization %q", got)
+		}
+	})
+}
+
+func toStrings(v []any) []string {
+	out := make([]string, 0, len(v))
+	for _, x := range v {
+		s, _ := x.(string)
+		out = append(out, s)
+	}
+	return out
+}

@@ -1,0 +1,99 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+)
+
+// The LiteLLM outbox holds the management-API operations a reconcile
+// committed, written in the reconcile's own transaction (Tx.EnqueueOutbox),
+// so that nothing is lost when LiteLLM is down, slow or restarting. A worker
+// (sync/provision) claims due operations under a lease, delivers them and
+// completes, reschedules or parks each.
+//
+// Ordering. Operations are delivered in order per team and per user: an
+// operation is claimable only when no earlier pending operation (leased, due
+// or waiting for a retry) conflicts with it. Two operations conflict when
+// they share a team id and at least one of them concerns the whole team (no
+// user id) or both concern the same user; likewise for a shared user id. So
+// team_new(T) precedes every later operation on T, user_new(U) every later
+// one on U, and member_add(T,U) precedes member_delete(T,U), while the
+// memberships of one user in different teams are independent and go out in
+// one batch. A claimed batch therefore never holds two conflicting
+// operations, and a worker may deliver a batch concurrently.
+//
+// Ids follow commit order for conflicting operations: every reconcile that
+// enqueues an operation on a team or user holds that row's lock (upsert,
+// insert, rename, assignment flag, membership) until it commits, so a later
+// conflicting operation gets a larger id and becomes visible after it.
+//
+// A parked operation does not block later ones: they run and succeed or
+// park on their own, each with its own cause (a blocked queue behind one bad
+// operation would hide every later change). RequeueOutbox puts a parked
+// operation back, ahead of the later operations of its team and user.
+//
+// Delivery is at least once: a worker that outlives its lease may deliver an
+// operation another worker delivers again; LiteLLM operations are idempotent
+// (duplicates count as success), and leases are much longer than a delivery.
+
+// Outbox operation statuses.
+const (
+	OutboxPending = "pending"
+	OutboxParked  = "parked"
+	OutboxDone    = "done"
+)
+
+// OutboxOp is one LiteLLM management-API operation.
+type OutboxOp struct {
+	ID            int64           `json:"id"`
+	Kind          string          `json:"kind"`    // litellm.Kind*
+	TeamID        string          `json:"team_id"` // "" when not about a team
+	UserID        string          `json:"user_id"` // "" when not about a user
+	Body          json.RawMessage `json:"body"`    // the request body
+	Status        string          `json:"status"`
+	Attempts      int             `json:"attempts"` // claims so far (since the last requeue)
+	NextAttemptAt time.Time       `json:"next_attempt_at"`
+	LeaseOwner    string          `json:"lease_owner"` // the worker that claimed it last
+	LeaseUntil    *time.Time      `json:"lease_until"` // nil: not claimed
+	LastError     string          `json:"last_error"`
+	CreatedAt     time.Time       `json:"created_at"`
+	UpdatedAt     time.Time       `json:"updated_at"`
+}
+
+// OutboxFilter selects operations for listing, newest first.
+type OutboxFilter struct {
+	Status string // "" : every status
+	Limit  int    // 0: 100
+}
+
+// OutboxStore is the outbox side of Store. Methods that act on a claimed
+// operation take the claiming owner and return an error wrapping ErrConflict
+// when the operation is no longer leased by it (its lease expired and
+// another worker claimed it, or it was already settled).
+type OutboxStore interface {
+	// ClaimOutbox leases up to limit due, unleased, unblocked (see the
+	// ordering rule above) pending operations to owner until now+lease and
+	// counts an attempt on each. Concurrent claimers never get the same
+	// operation. Operations are returned in id order.
+	ClaimOutbox(ctx context.Context, owner string, limit int, now time.Time, lease time.Duration) ([]OutboxOp, error)
+	// CompleteOutbox marks delivered operations done, in one statement
+	// (a worker settles a whole batch at once: one commit, not one per
+	// operation). Those no longer leased by owner are left alone and the
+	// error wraps ErrConflict; the others are done all the same.
+	CompleteOutbox(ctx context.Context, owner string, ids []int64, now time.Time) error
+	// RetryOutboxLater releases the lease and makes the operation due at at.
+	RetryOutboxLater(ctx context.Context, id int64, owner string, now, at time.Time, lastErr string) error
+	// ParkOutbox sets a permanently failed operation aside with its cause.
+	ParkOutbox(ctx context.Context, id int64, owner string, now time.Time, cause string) error
+	// RequeueOutbox makes a parked operation pending and due at now, with
+	// its attempts reset: ErrNotFound for an unknown id, ErrConflict when
+	// the operation is not parked.
+	RequeueOutbox(ctx context.Context, id int64, now time.Time) error
+	ListOutbox(ctx context.Context, f OutboxFilter) ([]OutboxOp, error)
+	// OutboxOps returns the operations among ids that exist, in id order.
+	OutboxOps(ctx context.Context, ids []int64) ([]OutboxOp, error)
+	OutboxStats(ctx context.Context) (pending, parked int, err error)
+	// PruneOutbox deletes done operations settled before before.
+	PruneOutbox(ctx context.Context, before time.Time) (int64, error)
+}
