@@ -128,6 +128,9 @@ const (
 func (c *Config) ApplyDefaults() {
 	setDefault(&c.Server.Listen, DefaultListen)
 	setDefault(&c.Server.PublicURL, DefaultPublicURL)
+	if c.Server.TrustedProxies == nil {
+		c.Server.TrustedProxies = []string{} // an empty list, as config.yaml writes it
+	}
 	if c.Server.ShutdownGrace == 0 {
 		c.Server.ShutdownGrace = Duration(DefaultShutdownGrace)
 	}

@@ -99,8 +99,8 @@ func search(c *gin.Context, key string) string {
 
 // pager describes page (1-based) of total items, shown n at a time; the
 // links keep the other query parameters.
-func pager(noun, path string, q url.Values, page, total, shown int) web.Pager {
-	p := web.Pager{Noun: noun, Total: total, Page: page, Pages: max(1, (total+adminPageSize-1)/adminPageSize)}
+func pager(noun, one, path string, q url.Values, page, total, shown int) web.Pager {
+	p := web.Pager{Noun: noun, One: one, Total: total, Page: page, Pages: max(1, (total+adminPageSize-1)/adminPageSize)}
 	if shown > 0 {
 		p.From = (page-1)*adminPageSize + 1
 		p.To = p.From + shown - 1
@@ -148,7 +148,7 @@ func (g *Gateway) handleAdminTeams(c *gin.Context) {
 		q.Set("q", query)
 	}
 	out := web.AdminTeamsPage{Chrome: g.chrome(r, entry, "admin"), Query: query,
-		Pager: pager("teams", "/teamgate/admin", q, page, total, len(teams)), Outbox: g.backlogPanel(r)}
+		Pager: pager("teams", "team", "/teamgate/admin", q, page, total, len(teams)), Outbox: g.backlogPanel(r)}
 	for _, t := range teams {
 		out.Teams = append(out.Teams, teamRow(t))
 	}
@@ -361,7 +361,7 @@ func (g *Gateway) handleAdminUsers(c *gin.Context) {
 		q.Set("q", query)
 	}
 	out := web.AdminUsersPage{Chrome: g.chrome(r, entry, "admin"), Query: query,
-		Pager: pager("users", "/teamgate/admin/users", q, page, total, len(users))}
+		Pager: pager("users", "user", "/teamgate/admin/users", q, page, total, len(users))}
 	for _, u := range users {
 		p := Principal{Role: u.Role, InAdminGroup: u.InAdminGroup}
 		out.Users = append(out.Users, web.UserRow{UserID: u.UserID, Email: u.Email, DisplayName: u.DisplayName,
@@ -418,6 +418,6 @@ func (g *Gateway) handleAdminEvents(c *gin.Context) {
 		q.Set("outcome", outcome)
 	}
 	out := web.AdminEventsPage{Chrome: g.chrome(r, entry, "admin"), UserID: userID, Outcome: outcome,
-		Outcomes: options, Events: shown, Pager: pager("events", "/teamgate/admin/events", q, page, total, len(events))}
+		Outcomes: options, Events: shown, Pager: pager("events", "event", "/teamgate/admin/events", q, page, total, len(events))}
 	g.renderPage(w, r, http.StatusOK, func(o io.Writer) error { return web.RenderAdminEvents(o, out) })
 }

@@ -128,7 +128,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// smuggling. RFC 9112 §6.1 requires closing the connection after
 		// such a request; net/http hides whether a length came with it, so
 		// every chunked request is the last of its connection.
-		_ = 0
+		w.Header().Set("Connection", "close")
 	}
 	rec := &responseRecorder{ResponseWriter: w}
 	r = r.WithContext(withRequestInfo(r.Context(), info))

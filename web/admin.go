@@ -53,6 +53,7 @@ type Stat struct {
 // the ends.
 type Pager struct {
 	Noun       string // "teams", "users", "events"
+	One        string // the noun for one: "team", "user", "event"
 	From, To   int    // 1-based positions shown on this page (0, 0 when empty)
 	Total      int
 	Page       int

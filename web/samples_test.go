@@ -32,7 +32,7 @@ func samplePages() []samplePage {
 	}
 	team := TeamRow{ID: "team-eng", Alias: "Engineering", Assigned: true, Members: 2, MaxBudget: &budget100,
 		BudgetDuration: "30d", Models: []string{"gpt-3.5-turbo"}, UpdatedAt: sampleAt, Href: "/teamgate/admin/team?id=team-eng"}
-	pager := Pager{Noun: "teams", From: 51, To: 100, Total: 256, Page: 2, Pages: 6,
+	pager := Pager{Noun: "teams", One: "team", From: 51, To: 100, Total: 256, Page: 2, Pages: 6,
 		Prev: "/teamgate/admin?q=pro&page=1", Next: "/teamgate/admin?q=pro&page=3"}
 	lastLogin := sampleAt
 	return []samplePage{
@@ -84,6 +84,15 @@ func samplePages() []samplePage {
 				SignOutHref: "/oauth2/sign_out",
 			})
 		}},
+		{"me_many_teams", func(b *bytes.Buffer) error {
+			teams := make([]MyTeam, 21)
+			for i := range teams {
+				teams[i] = MyTeam{ID: "p" + string(rune('a'+i)), Alias: "Project " + string(rune('A'+i))}
+			}
+			teams[0].Acting = true
+			return RenderMe(b, MePage{Chrome: chrome, Email: "erin@example.com", UserID: "user-erin", Role: "internal_user",
+				Teams: teams, Acting: &teams[0], TeamHeader: "X-LiteLLM-Team-Id", CSRFToken: "csrf-token", SignOutHref: "/oauth2/sign_out"})
+		}},
 		{"me_no_teams", func(b *bytes.Buffer) error {
 			return RenderMe(b, MePage{
 				Chrome: Chrome{RequestID: sampleRequestID, Nav: &Nav{UserName: "dave@example.com", Current: "me"}},
@@ -101,7 +110,7 @@ func samplePages() []samplePage {
 			})
 		}},
 		{"admin_teams_empty", func(b *bytes.Buffer) error {
-			return RenderAdminTeams(b, AdminTeamsPage{Chrome: adminNav, Pager: Pager{Noun: "teams"}})
+			return RenderAdminTeams(b, AdminTeamsPage{Chrome: adminNav, Pager: Pager{Noun: "teams", One: "team", Pages: 1}})
 		}},
 		{"admin_team", func(b *bytes.Buffer) error {
 			return RenderAdminTeam(b, AdminTeamPage{
@@ -121,7 +130,7 @@ func samplePages() []samplePage {
 					{UserID: "user-alice", Email: "alice@example.com", DisplayName: "Alice Adams", Role: "internal_user", InAdminGroup: true, IsAdmin: true, Teams: 2, LastLoginAt: &lastLogin, EventsHref: "/teamgate/admin/events?user_id=user-alice"},
 					{UserID: "user-dave", Email: "dave@example.com", Role: "internal_user", EventsHref: "/teamgate/admin/events?user_id=user-dave"},
 				},
-				Pager: Pager{Noun: "users", From: 1, To: 2, Total: 2, Page: 1, Pages: 1},
+				Pager: Pager{Noun: "users", One: "user", From: 1, To: 2, Total: 2, Page: 1, Pages: 1},
 			})
 		}},
 		{"admin_events", func(b *bytes.Buffer) error {
@@ -133,7 +142,7 @@ func samplePages() []samplePage {
 					{ID: 2, At: sampleAt, UserID: "user-erin", User: "erin@example.com", Outcome: "ok", Duration: 1500 * time.Millisecond, TeamsCreated: many, Joined: many},
 					{ID: 1, At: sampleAt, UserID: "user-carol", User: "carol@example.com", Outcome: "error", Duration: 800 * time.Microsecond, Error: "reconcile: graph: Microsoft Graph is unavailable"},
 				},
-				Pager: Pager{Noun: "events", From: 1, To: 3, Total: 3, Page: 1, Pages: 1},
+				Pager: Pager{Noun: "events", One: "event", From: 1, To: 3, Total: 3, Page: 1, Pages: 1},
 			})
 		}},
 	}

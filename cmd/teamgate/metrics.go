@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"math"
 	"net/http"
 	"path"
 	"runtime"
@@ -78,6 +80,31 @@ func (m *metrics) watchStore(st interface{ Stats() store.Stats }) {
 	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "teamgate_db_statements_total", Help: "SQL statements sent to the database (BEGIN and COMMIT included).",
 	}, func() float64 { return float64(st.Stats().Statements) }))
+}
+
+// watchOutbox exports the LiteLLM outbox backlog (read at scrape time).
+func (m *metrics) watchOutbox(st interface {
+	OutboxStats(ctx context.Context) (pending, parked int, err error)
+}) {
+	stats := func(pick func(pending, parked int) int) func() float64 {
+		return func() float64 {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			pending, parked, err := st.OutboxStats(ctx)
+			if err != nil {
+				return math.NaN() // the database is down: say "unknown", not 0
+			}
+			return float64(pick(pending, parked))
+		}
+	}
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "teamgate_litellm_outbox_pending", Help: "LiteLLM operations waiting to be delivered.",
+		}, stats(func(p, _ int) int { return p })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "teamgate_litellm_outbox_parked", Help: "LiteLLM operations parked after a permanent error (see GET /teamgate/api/outbox).",
+		}, stats(func(_, p int) int { return p })),
+	)
 }
 
 // handler serves /metrics.

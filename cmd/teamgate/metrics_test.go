@@ -42,6 +42,8 @@ func TestMetricsAfterSignIn(t *testing.T) {
 			`teamgate_graph_requests_total{endpoint="token",status="200"} 1`,
 			`teamgate_build_info{`,
 			`teamgate_db_statements_total `,
+			`teamgate_litellm_outbox_pending 0`,
+			`teamgate_litellm_outbox_parked 0`,
 			`go_goroutines`,
 		} {
 			if !strings.Contains(text, want) {

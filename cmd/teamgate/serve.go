@@ -98,6 +98,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, opts appOptions) 
 	}
 	m := newMetrics()
 	m.watchStore(st)
+	m.watchOutbox(st)
 	gc, err := graph.New(graphConfig(cfg.Entra), append(graphOptions(opts, log), graph.WithObserver(m.observeGraph))...)
 	if err != nil {
 		if opts.store == nil {

@@ -1,6 +1,17 @@
 package graph
 
-import "testing"
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
 
 func FuzzParsePage(f *testing.F) {
 	seeds := []string{
@@ -14,6 +25,9 @@ func FuzzParsePage(f *testing.F) {
 		`[]`,
 		`{"value":[1,2]}`,
 		`{"value":[{"id":5}]}`,
+		`{"value":[],"value":[{"id":"dup"}]}`,
+		`{"Value":[{"id":"case"}]}`,
+		`{"value":[{"id":"\u0000","displayName":"\ud800"}]}`,
 		``,
 	}
 	for _, s := range seeds {
@@ -29,6 +43,148 @@ func FuzzParsePage(f *testing.F) {
 		}
 		if p.Items == nil {
 			t.Error("success without a value array")
+		}
+		// What was parsed is what the JSON says: decoding it generically
+		// finds a value array of the same length and the same nextLink.
+		var generic map[string]any
+		if json.Unmarshal(body, &generic) != nil {
+			t.Fatal("parsePage accepted a body encoding/json rejects")
+		}
+		if next, _ := generic["@odata.nextLink"].(string); next != p.NextLink {
+			t.Errorf("nextLink %q, body says %q", p.NextLink, next)
+		}
+	})
+}
+
+// fuzzSecret and fuzzToken are the client's credentials in FuzzGraphAnswer:
+// no error may show them, even when Graph's answer echoes them.
+const (
+	fuzzSecret = "fuzz-client-secret-VALUE-0123"
+	fuzzToken  = "eyJfuzz-access-token-VALUE-4567"
+	fuzzGraph  = "https://graph.fuzz.example"
+)
+
+// cannedGraph answers the token endpoint with fuzzToken and the first
+// memberOf page with a fuzzed status and body; any later page is empty.
+type cannedGraph struct {
+	status int
+	header http.Header
+	body   []byte
+	hosts  []string
+}
+
+func (c *cannedGraph) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.hosts = append(c.hosts, r.URL.Host)
+	answer := func(status int, h http.Header, body []byte) *http.Response {
+		if h == nil {
+			h = http.Header{}
+		}
+		return &http.Response{StatusCode: status, Header: h, Body: io.NopCloser(bytes.NewReader(body)), Request: r}
+	}
+	switch {
+	case strings.HasSuffix(r.URL.Path, "/oauth2/v2.0/token"):
+		return answer(200, nil, []byte(`{"token_type":"Bearer","expires_in":3599,"access_token":"`+fuzzToken+`"}`)), nil
+	case strings.Contains(r.URL.RawQuery, "skiptoken"):
+		return answer(200, nil, []byte(`{"value":[]}`)), nil
+	default:
+		return answer(c.status, c.header, c.body), nil
+	}
+}
+
+// FuzzGraphAnswer feeds the Graph client arbitrary answers (status,
+// Retry-After, body) to a memberOf request. Properties: no panic; a result
+// holds only groups with an id and a name, without duplicates, taken from
+// items typed as groups; the client never sends the token to a host other
+// than the configured ones; and no error shows the client secret or token.
+//
+// Seeds: testdata/fuzz/FuzzGraphAnswer and the answers below.
+func FuzzGraphAnswer(f *testing.F) {
+	for _, s := range []struct {
+		status     int
+		retryAfter string
+		body       string
+	}{
+		{200, "", `{"value":[{"@odata.type":"#microsoft.graph.group","id":"g1","displayName":"One"},{"@odata.type":"#microsoft.graph.group","id":"g1","displayName":"Dup"}]}`},
+		{200, "", `{"value":[{"@odata.type":"#microsoft.graph.group","id":"g1","displayName":null}]}`},
+		{200, "", `{"value":[{"@odata.type":"#microsoft.graph.group","id":"","displayName":"x"}]}`},
+		{200, "", `{"value":[],"@odata.nextLink":"https://evil.example/v1.0/users/u/memberOf?$skiptoken=x"}`},
+		{200, "", `{"value":[],"@odata.nextLink":"` + fuzzGraph + `/v1.0/users/u/memberOf?$skiptoken=x"}`},
+		{200, "", `{"value":[{"@odata.type":"#microsoft.graph.directoryRole","id":"r","displayName":"Admin"}]}`},
+		{403, "", `{"error":{"code":"Authorization_RequestDenied","message":"Insufficient privileges ` + fuzzToken + `"}}`},
+		{400, "", `{"error":{"code":"` + fuzzSecret + `","message":"client_secret=` + fuzzSecret + `"}}`},
+		{429, "2", `{"error":{"code":"TooManyRequests","message":"slow down"}}`},
+		{429, "99999999999999999999", ``},
+		{503, "Wed, 21 Oct 2015 07:28:00 GMT", `<html>down</html>`},
+		{500, "", "\xff\xfe"},
+		{200, "", `not json`},
+	} {
+		f.Add(s.status, s.retryAfter, []byte(s.body))
+	}
+	f.Fuzz(func(t *testing.T, status int, retryAfter string, body []byte) {
+		if status < 100 || status > 599 {
+			return
+		}
+		canned := &cannedGraph{status: status, header: http.Header{"Retry-After": {retryAfter}}, body: body}
+		c, err := New(Config{
+			TenantID: "tenant", ClientID: "client", ClientSecret: fuzzSecret,
+			AuthorityHost: "https://login.fuzz.example", GraphURL: fuzzGraph,
+			MaxAttempts: 2, MaxRetryTime: time.Minute, RequestTimeout: time.Second,
+		}, WithHTTPClient(&http.Client{Transport: canned}),
+			WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
+			WithSleep(func(context.Context, time.Duration) error { return nil }),
+			WithRandom(func() float64 { return 0.5 }))
+		if err != nil {
+			t.Fatal(err)
+		}
+		groups, err := c.UserGroups(context.Background(), "user-1")
+		for _, h := range canned.hosts {
+			if !strings.EqualFold(h, "login.fuzz.example") && !strings.EqualFold(h, "graph.fuzz.example") {
+				t.Fatalf("the client called %s", h)
+			}
+		}
+		if err != nil {
+			if msg := err.Error(); strings.Contains(msg, fuzzSecret) || strings.Contains(msg, fuzzToken) {
+				t.Fatalf("the error shows a credential: %s", msg)
+			}
+			var pe *PermissionError
+			if errors.As(err, &pe) && status != http.StatusForbidden && status/100 != 2 {
+				t.Fatalf("status %d reported as a missing permission: %v", status, err)
+			}
+			return
+		}
+		if status/100 != 2 {
+			t.Fatalf("status %d answered with groups %v", status, groups)
+		}
+		seen := map[string]bool{}
+		for _, g := range groups {
+			if g.ID == "" || seen[g.ID] {
+				t.Fatalf("group list %v: empty or duplicate id", groups)
+			}
+			seen[g.ID] = true
+			if !bytes.Contains(body, []byte(`#microsoft.graph.group`)) {
+				t.Fatalf("group %v from a body without group items", g)
+			}
+		}
+	})
+}
+
+// FuzzParseRetryAfter: a usable hint is never negative, and an unreadable
+// one is reported as such (the caller then backs off on its own).
+func FuzzParseRetryAfter(f *testing.F) {
+	for _, s := range []string{"", "0", "5", " 7 ", "-1", "1.5", "99999999999999999999", "Wed, 21 Oct 2015 07:28:00 GMT", "Fri, 01 Mar 2030 12:00:00 GMT", "soon"} {
+		f.Add(s)
+	}
+	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, v string) {
+		d, ok := parseRetryAfter(v, now)
+		if d < 0 {
+			t.Fatalf("parseRetryAfter(%q) = %v", v, d)
+		}
+		if !ok && d != 0 {
+			t.Fatalf("parseRetryAfter(%q) = %v with ok false", v, d)
+		}
+		if strings.TrimSpace(v) == "" && ok {
+			t.Fatalf("an empty header counted as a hint")
 		}
 	})
 }
