@@ -7,9 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"runtime"
-	"runtime/pprof"
 	"testing"
 	"time"
 )
@@ -88,11 +86,6 @@ func sessionHeap(b *testing.B, n int, opts ...func(*setup)) float64 {
 	after := liveHeap()
 	if got := h.gw.sessions.cache.len(); got != n {
 		b.Fatalf("%d sessions cached, want %d", got, n)
-	}
-	if p := os.Getenv("HEAPPROFILE"); p != "" {
-		f, _ := os.Create(p)
-		pprof.WriteHeapProfile(f)
-		f.Close()
 	}
 	runtime.KeepAlive(h)
 	return float64(after-before) / float64(n)

@@ -76,7 +76,8 @@ func (b *bench) teamgate(ctx context.Context, bin, name, pgBase string, assertio
 		dbURL = u
 	}
 	p, err := startTeamgate(ctx, bin, teamgateOptions{
-		name: name, upstream: "http://" + upstream.addr, dbURL: dbURL, assertion: assertion, entra: b.tenant.settings,
+		name: name, upstream: "http://" + upstream.addr, dbURL: dbURL, logLevel: b.o.logLevel, assertion: assertion,
+		entra: b.tenant.settings,
 	}, b.dir)
 	if err != nil {
 		return nil, err
@@ -233,7 +234,7 @@ func (b *bench) run(ctx context.Context) (*report, error) {
 // assertion, and reads the process's RSS.
 func (b *bench) memory(ctx context.Context, r *report, tg *proc) error {
 	var err error
-	if r.memBefore, _, err = tg.memory(); err != nil {
+	if r.memBefore, err = tg.memory(); err != nil {
 		return err
 	}
 	b.say("memory: signing in %d users, %d at a time", b.o.sessions, signInConcurrency)
@@ -246,7 +247,7 @@ func (b *bench) memory(ctx context.Context, r *report, tg *proc) error {
 		return err
 	}
 	r.sessions, r.sessWall, r.sessConc = b.o.sessions, wall, signInConcurrency
-	r.memAfter, r.memPeak, err = tg.memory()
+	r.memAfter, err = tg.memory()
 	return err
 }
 

@@ -132,7 +132,7 @@ func TestSmoke(t *testing.T) {
 	report := out.String()
 	t.Log("\n" + report)
 	for _, want := range []string{nameDirect, nameBare, nameCookie, nameAssertion, nameAPIKey,
-		"database statements during the timed runs", "SSE delay", "memory: teamgate RSS", "sign-in storm", "targets:"} {
+		"database statements during the timed runs", "SSE delay", "memory: teamgate (assertions on) RSS", "sign-in storm", "targets:"} {
 		if !strings.Contains(report, want) {
 			t.Errorf("report lacks %q:\n%s", want, report)
 		}

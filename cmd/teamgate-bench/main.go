@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -44,6 +45,7 @@ type options struct {
 	storm       int
 	sseStreams  int
 	db          string
+	logLevel    string
 	keep        bool
 }
 
@@ -64,6 +66,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.IntVar(&o.storm, "storm", 200, "concurrent first sign-ins against PostgreSQL (0: skip)")
 	fs.IntVar(&o.sseStreams, "sse-streams", 10, "SSE streams per target (50 events each, 10 ms apart)")
 	fs.StringVar(&o.db, "db", "", "PostgreSQL URL for teamgate (a fresh schema is created and dropped); empty: SQLite in a temp dir")
+	fs.StringVar(&o.logLevel, "teamgate-log", "info", "teamgate's log.level; info (the default) writes an access line per request")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temp dir (configs, teamgate logs)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: go run ./cmd/teamgate-bench [flags]   (from the module root)")
@@ -74,6 +77,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	if o.duration <= 0 || o.rounds < 1 || o.connections < 1 || o.users < 1 || o.sessions < 0 || o.storm < 0 || o.sseStreams < 0 {
 		return errors.New("--duration, --rounds, --connections and --users must be positive; --sessions, --storm and --sse-streams not negative")
+	}
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, o.logLevel) {
+		return errors.New("--teamgate-log: debug, info, warn or error")
 	}
 	if o.db != "" && !strings.HasPrefix(o.db, "postgres://") && !strings.HasPrefix(o.db, "postgresql://") {
 		return errors.New("--db: only a postgres:// URL (SQLite is the default)")
@@ -106,8 +112,9 @@ func machine(o options, backend string) []string {
 	}
 	return []string{
 		fmt.Sprintf("machine: %d CPUs (%s), memory %s, %s %s/%s", runtime.NumCPU(), cpu, mem, runtime.Version(), runtime.GOOS, runtime.GOARCH),
-		fmt.Sprintf("load: %d keep-alive connections, POST /v1/chat/completions (%d-byte reply), %d rounds × %s per target, %d users; database %s",
-			o.connections, len(chatReply), o.rounds, o.duration, o.users, backend),
+		fmt.Sprintf("load: %d keep-alive connections, POST /v1/chat/completions (%d-byte reply), %d rounds × %s per target, %d users;",
+			o.connections, len(chatReply), o.rounds, o.duration, o.users),
+		fmt.Sprintf("teamgate: database %s, log.level %s, access log to a file", backend, o.logLevel),
 		"load average at start: " + loadAverage(),
 	}
 }

@@ -26,10 +26,9 @@ type report struct {
 
 	sseNames  []string
 	sse       [][]int64
-	sseCount  string // what was streamed
-	memBefore int64  // RSS with only the load users' sessions
-	memAfter  int64  // RSS with --sessions active sessions
-	memPeak   int64
+	sseCount  string   // what was streamed
+	memBefore memUsage // with only the load users' sessions
+	memAfter  memUsage // with --sessions more active sessions
 	sessions  int
 	sessWall  time.Duration
 	sessConc  int
@@ -144,10 +143,15 @@ func (r *report) print(w io.Writer) []check {
 	}
 
 	if r.sessions > 0 {
-		fmt.Fprintf(w, "\nmemory: teamgate RSS %s with the load users' sessions, %s with %d more active sessions (peak %s);\n"+
-			"  the %d sign-ins took %s (%.0f/s, %d at a time)\n", mib(r.memBefore), mib(r.memAfter), r.sessions, mib(r.memPeak),
-			r.sessions, r.sessWall.Round(100*time.Millisecond), float64(r.sessions)/r.sessWall.Seconds(), r.sessConc)
-		checks = append(checks, check{fmt.Sprintf("RSS ≤ 100 MiB with %d sessions", r.sessions), mib(r.memAfter), r.memAfter <= 100<<20})
+		a := r.memAfter
+		other := a.anon - a.heapInuse - a.heapIdleKept - a.stacks
+		fmt.Fprintf(w, "\nmemory: teamgate (assertions on) RSS %s with the load users' sessions, %s with %d more active\n"+
+			"  sessions (peak %s): program text %s, Go heap in use %s, idle Go heap not yet returned %s,\n"+
+			"  stacks %s, other (runtime, SQLite's own allocator) %s. The %d sign-ins took %s (%.0f/s, %d at a time).\n",
+			mib(r.memBefore.rss), mib(a.rss), r.sessions, mib(a.peak), mib(a.file), mib(a.heapInuse), mib(a.heapIdleKept),
+			mib(a.stacks), mib(other), r.sessions, r.sessWall.Round(100*time.Millisecond),
+			float64(r.sessions)/r.sessWall.Seconds(), r.sessConc)
+		checks = append(checks, check{fmt.Sprintf("RSS ≤ 100 MiB with %d sessions", r.sessions), mib(a.rss), a.rss <= 100<<20})
 	}
 
 	if len(r.storm) > 0 {

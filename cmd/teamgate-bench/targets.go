@@ -94,6 +94,7 @@ func startChild(self, name string, args []string, dir string) (*proc, error) {
 // teamgateOptions describe one teamgate process.
 type teamgateOptions struct {
 	name, upstream, dbURL string
+	logLevel              string
 	assertion             bool
 	entra                 entraSettings
 }
@@ -130,8 +131,10 @@ session:
   secret: "${BENCH_SESSION_SECRET}"
 assertion:
   enabled: %t
+log:
+  level: %s
 `, addr, "http://"+addr, metricsAddr, o.upstream, o.entra.tenantID, o.entra.clientID,
-		o.entra.authorityHost, o.entra.graphURL, o.entra.servicePrincipalID, o.assertion)
+		o.entra.authorityHost, o.entra.graphURL, o.entra.servicePrincipalID, o.assertion, o.logLevel)
 	cfgPath := filepath.Join(dir, o.name+".yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return nil, err
@@ -194,25 +197,50 @@ func (p *proc) logTail() string {
 	return strings.TrimSpace(string(b))
 }
 
-// memory reads the resident set size and its peak from /proc, in bytes.
-func (p *proc) memory() (rss, peak int64, err error) {
+// memUsage is a process's memory as the kernel and (for teamgate) the Go
+// runtime see it, in bytes.
+type memUsage struct {
+	rss, peak  int64 // VmRSS, VmHWM
+	file, anon int64 // RssFile (program text and data mapped from the binary), RssAnon
+	// teamgate's Go runtime: heap spans in use, idle heap not yet returned
+	// to the OS, and goroutine stacks. The rest of anon is the runtime's
+	// own bookkeeping and memory allocated outside Go (SQLite's page cache).
+	heapInuse, heapIdleKept, stacks int64
+}
+
+// memory reads /proc/PID/status and, for teamgate, the Go memory gauges
+// of its metrics listener.
+func (p *proc) memory() (memUsage, error) {
+	var m memUsage
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.pid()))
 	if err != nil {
-		return 0, 0, err
+		return m, err
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		name, val, ok := strings.Cut(line, ":")
-		if !ok || (name != "VmRSS" && name != "VmHWM") {
-			continue
-		}
+		name, val, _ := strings.Cut(line, ":")
 		kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(val), " kB"), 10, 64)
-		if name == "VmRSS" {
-			rss = kb << 10
-		} else {
-			peak = kb << 10
+		switch name {
+		case "VmRSS":
+			m.rss = kb << 10
+		case "VmHWM":
+			m.peak = kb << 10
+		case "RssFile":
+			m.file = kb << 10
+		case "RssAnon":
+			m.anon = kb << 10
 		}
 	}
-	return rss, peak, nil
+	if p.metrics == "" {
+		return m, nil
+	}
+	g, err := p.scrape()
+	if err != nil {
+		return m, err
+	}
+	m.heapInuse = int64(g["go_memstats_heap_inuse_bytes"])
+	m.heapIdleKept = int64(g["go_memstats_heap_idle_bytes"] - g["go_memstats_heap_released_bytes"])
+	m.stacks = int64(g["go_memstats_stack_inuse_bytes"])
+	return m, nil
 }
 
 // cpu is the process's user+system CPU time so far, from /proc/PID/stat
@@ -236,32 +264,42 @@ func (p *proc) cpu() time.Duration {
 // counters reads teamgate's database statement counter and its proxied
 // request counter (all status classes) from the metrics listener.
 func (p *proc) counters() (statements, proxied float64, err error) {
-	res, err := http.Get("http://" + p.metrics + "/metrics")
+	m, err := p.scrape()
 	if err != nil {
 		return 0, 0, err
 	}
+	statements, ok := m["teamgate_db_statements_total"]
+	if !ok {
+		return 0, 0, errors.New("teamgate_db_statements_total not in /metrics")
+	}
+	return statements, m["teamgate_proxied_requests_total"], nil
+}
+
+// scrape reads teamgate's /metrics, summing each metric over its labels.
+func (p *proc) scrape() (map[string]float64, error) {
+	res, err := http.Get("http://" + p.metrics + "/metrics")
+	if err != nil {
+		return nil, err
+	}
 	defer res.Body.Close()
-	found := false
+	m := map[string]float64{}
 	s := bufio.NewScanner(res.Body)
 	s.Buffer(make([]byte, 64<<10), 1<<20)
 	for s.Scan() {
-		name, val, ok := strings.Cut(s.Text(), " ")
-		if !ok {
+		line := s.Text()
+		if strings.HasPrefix(line, "#") {
 			continue
 		}
-		v, perr := strconv.ParseFloat(strings.TrimSpace(val), 64)
-		switch {
-		case perr != nil:
-		case name == "teamgate_db_statements_total":
-			statements, found = v, true
-		case strings.HasPrefix(name, "teamgate_proxied_requests_total{"):
-			proxied += v
+		name, val, ok := strings.Cut(line, " ")
+		if i := strings.IndexByte(line, '{'); i >= 0 && i < len(name) {
+			name = line[:i]
+			_, val, ok = strings.Cut(line[strings.LastIndexByte(line, '}'):], " ")
+		}
+		if v, err := strconv.ParseFloat(strings.TrimSpace(val), 64); ok && err == nil {
+			m[name] += v
 		}
 	}
-	if !found {
-		return 0, 0, errors.New("teamgate_db_statements_total not in /metrics")
-	}
-	return statements, proxied, s.Err()
+	return m, s.Err()
 }
 
 // buildTeamgate compiles cmd/teamgate of the module the harness runs in,

@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -149,7 +151,10 @@ func startDev(ctx context.Context, o devOptions, logw io.Writer) (*devEnv, error
 	cfg.Server.Listen = d.gwLn.Addr().String()
 	cfg.Server.PublicURL = d.publicURL
 	cfg.Upstream.URL = d.upstream
-	cfg.Session.Secret = randomToken(48) // sessions end when dev stops
+	if cfg.Session.Secret, err = devSessionSecret(o.dbURL); err != nil {
+		d.close()
+		return nil, err
+	}
 	cfg.Admin.APIToken = d.adminToken
 	// Members of the demo directory's "teamgate admins" group (alice) may
 	// open the admin pages; a --directory without that group has none.
@@ -235,4 +240,30 @@ func randomToken(n int) string {
 		panic(err) // crypto/rand never fails on supported platforms
 	}
 	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// devSessionSecret keeps the dev session secret in a file next to a SQLite
+// dev database (PATH.secret, mode 0600), so that sessions and the stored
+// assertion signing key (sealed with it) survive a restart of `teamgate
+// dev`. Other databases get a fresh secret per run.
+func devSessionSecret(dbURL string) (string, error) {
+	path, ok := strings.CutPrefix(dbURL, "sqlite:")
+	path = strings.TrimPrefix(path, "//")
+	if !ok || path == "" || strings.HasPrefix(path, ":memory:") || strings.Contains(path, "mode=memory") {
+		return randomToken(48), nil
+	}
+	if i := strings.IndexByte(path, '?'); i >= 0 {
+		path = path[:i]
+	}
+	file := path + ".secret"
+	if b, err := os.ReadFile(file); err == nil && len(strings.TrimSpace(string(b))) >= 32 {
+		return strings.TrimSpace(string(b)), nil
+	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("dev session secret %s: %w", file, err)
+	}
+	secret := randomToken(48)
+	if err := os.WriteFile(file, []byte(secret+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("dev session secret %s: %w", file, err)
+	}
+	return secret, nil
 }

@@ -205,76 +205,68 @@ func TestLoadOneUserTenTabs(t *testing.T) {
 	})
 }
 
-// One session is used by 200 concurrent requests while its user signs out:
-// no request fails with a 5xx, and every request sent after the sign-out
-// has completed is refused.
+// One session is used by 200 concurrent clients while its user signs out:
+// each sends requests back to back until it has sent one after the
+// sign-out completed. No request fails with a 5xx, and every request sent
+// after the sign-out has completed is refused.
 func TestLoadRequestsDuringSignOut(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, st store.Store) {
-		e := startE2E(t, st, e2eOptions{})
+		e := startE2E(t, st, e2eOptions{tweak: func(c *Config) { c.Log.Level = "info" }})
 		b := e.browser()
 		b.signIn(e.gw.URL, "/", id("alice"))
 		cookie := sessionCookieOf(t, e, b)
 
-		const concurrent, afterwards = 200, 50
+		const clients = 200
 		var signedOut atomic.Bool
-		type result struct {
-			status int
-			after  bool // sent after the sign-out had completed
-		}
-		results := make(chan result, concurrent+afterwards)
-		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: concurrent},
+		var mu sync.Mutex
+		counts := map[string]int{}
+		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients},
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-		send := func() {
+		t.Cleanup(client.CloseIdleConnections)
+		// send reports whether the request was sent after the sign-out.
+		send := func() bool {
 			after := signedOut.Load()
 			req := mustReq(t, "GET", e.gw.URL+"/v1/models", "Cookie", "teamgate_session="+cookie, "Accept", "application/json")
 			res, err := client.Do(req)
 			if err != nil {
 				t.Errorf("request: %v", err)
-				return
+				return true
 			}
 			res.Body.Close()
-			results <- result{res.StatusCode, after}
+			mu.Lock()
+			counts[fmt.Sprintf("%d after=%v", res.StatusCode, after)]++
+			mu.Unlock()
+			if res.StatusCode >= 500 {
+				t.Errorf("a request failed with %d", res.StatusCode)
+			}
+			if after && res.StatusCode != http.StatusUnauthorized {
+				t.Errorf("a request sent after the sign-out completed got %d, want 401", res.StatusCode)
+			}
+			return after
 		}
-		// The sign-out starts once a quarter of the requests have been
-		// answered, so that answered, in-flight and later requests mix.
-		start := make(chan struct{})
-		quarter := make(chan struct{})
+		// The sign-out starts once every client has had two answers on
+		// average, so that it lands among requests in flight.
+		busy := make(chan struct{})
 		var answered atomic.Int64
 		var wg sync.WaitGroup
-		for i := 0; i < concurrent; i++ {
+		for i := 0; i < clients; i++ {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				<-start
-				send()
-				if answered.Add(1) == concurrent/4 {
-					close(quarter)
+				for !send() {
+					if answered.Add(1) == 2*clients {
+						close(busy)
+					}
 				}
 			}()
 		}
-		close(start)
-		<-quarter
+		<-busy
 		res, _ := do(t, b.noRedirects(), mustReq(t, "POST", e.gw.URL+"/oauth2/sign_out"))
 		if res.StatusCode != http.StatusSeeOther {
 			t.Fatalf("sign-out: %d", res.StatusCode)
 		}
 		signedOut.Store(true)
-		for i := 0; i < afterwards; i++ {
-			wg.Add(1)
-			go func() { defer wg.Done(); send() }()
-		}
 		wg.Wait()
-		close(results)
-		counts := map[string]int{}
-		for r := range results {
-			counts[fmt.Sprintf("%d after=%v", r.status, r.after)]++
-			if r.status >= 500 {
-				t.Errorf("a request failed with %d", r.status)
-			}
-			if r.after && r.status != http.StatusUnauthorized {
-				t.Errorf("a request sent after the sign-out completed got %d, want 401", r.status)
-			}
-		}
 		t.Logf("%s: answers %v", st.Dialect(), counts)
 	})
 }

@@ -169,3 +169,20 @@ func TestHealthcheck(t *testing.T) {
 		t.Error("404 answered as healthy")
 	}
 }
+
+// `teamgate dev` restarted on the same database keeps working: its session
+// secret (which seals the stored assertion key) is kept next to the database.
+func TestDevRestartsOnItsDatabase(t *testing.T) {
+	db := "sqlite:" + filepath.Join(t.TempDir(), "dev.db")
+	for i := 0; i < 2; i++ {
+		d, err := startDev(context.Background(), devOptions{listen: "127.0.0.1:0", dbURL: db, directory: fakeentra.DemoDirectory()}, io.Discard)
+		if err != nil {
+			t.Fatalf("start %d: %v", i+1, err)
+		}
+		d.close()
+	}
+	info, err := os.Stat(strings.TrimPrefix(db, "sqlite:") + ".secret")
+	if err != nil || info.Mode().Perm() != 0o600 {
+		t.Errorf("secret file: %v, mode %v", err, info.Mode())
+	}
+}
