@@ -72,9 +72,10 @@ func benchmarkGet(b *testing.B, target string, headers map[string]string) {
 	})
 }
 
-// BenchmarkProxyHandler: bare is the floor; the others are what teamgate
-// adds to it for each kind of request (allocs/op minus bare's allocs/op is
-// the gateway's own allocations per proxied request). The gateway logs
+// BenchmarkProxyHandler: bare is the floor (a ReverseProxy with the same
+// copy-buffer pool as the gateway's); the others are what teamgate adds to
+// it for each kind of request (allocs/op minus bare's allocs/op is the
+// gateway's own allocations per proxied request). The gateway logs
 // each request at info level as JSON, as in production, to io.Discard.
 func BenchmarkProxyHandler(b *testing.B) {
 	off := false
@@ -102,7 +103,7 @@ func BenchmarkProxyHandler(b *testing.B) {
 
 	b.Run("bare", func(b *testing.B) {
 		target, _ := url.Parse("http://upstream.internal:4000")
-		rp := &httputil.ReverseProxy{Transport: memoryUpstream{}, Rewrite: func(pr *httputil.ProxyRequest) {
+		rp := &httputil.ReverseProxy{Transport: memoryUpstream{}, BufferPool: &bufferPool{}, Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
 			pr.Out.Host = target.Host
 			pr.SetXForwarded()

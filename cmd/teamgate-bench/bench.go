@@ -27,6 +27,11 @@ const sessionCacheTTL = 30 * time.Second
 // signInConcurrency is how many sign-ins run at once outside the storm.
 const signInConcurrency = 32
 
+// memoryLoad is how long the sessions of the memory figure are used under
+// load before the RSS is read, so that it is the RSS of a gateway serving
+// them rather than of one just done with a burst of sign-ins.
+const memoryLoad = 5 * time.Second
+
 // bench is one run: its temp dir, child processes and the fake tenant.
 type bench struct {
 	o        options
@@ -84,6 +89,26 @@ func (b *bench) teamgate(ctx context.Context, bin, name, pgBase string, assertio
 	}
 	b.procs = append(b.procs, p)
 	return p, nil
+}
+
+// scripts gives connection i the requests of users i, i+conns, … in
+// turn, so that every user's session is in use, as with many people behind
+// one gateway.
+func scripts(addr string, conns, users int, header func(user int) []string) [][][]byte {
+	out := make([][][]byte, conns)
+	for i := range out {
+		for u := i % users; ; u += conns {
+			out[i] = append(out[i], chatRequest(addr, header(u%users)...))
+			if u+conns >= users {
+				break
+			}
+		}
+	}
+	return out
+}
+
+func cookieOf(cookies []string) func(int) []string {
+	return func(u int) []string { return []string{"Cookie", sessionCookie + "=" + cookies[u]} }
 }
 
 func userIDs(from, n int) []string {
@@ -149,23 +174,8 @@ func (b *bench) run(ctx context.Context) (*report, error) {
 		return nil, err
 	}
 
-	// Connection i sends the requests of users i, i+connections, … in turn,
-	// so every user's session is in use, as with many people behind one
-	// gateway.
 	script := func(addr string, header func(user int) []string) [][][]byte {
-		conns := make([][][]byte, o.connections)
-		for i := range conns {
-			for u := i % o.users; ; u += o.connections {
-				conns[i] = append(conns[i], chatRequest(addr, header(u%o.users)...))
-				if u+o.connections >= o.users {
-					break
-				}
-			}
-		}
-		return conns
-	}
-	cookieOf := func(cookies []string) func(int) []string {
-		return func(u int) []string { return []string{"Cookie", sessionCookie + "=" + cookies[u]} }
+		return scripts(addr, o.connections, o.users, header)
 	}
 	apiKey := func(u int) []string { return []string{"Authorization", fmt.Sprintf("Bearer sk-bench-%04d", u)} }
 	targets := []*loadTarget{
@@ -242,9 +252,17 @@ func (b *bench) memory(ctx context.Context, r *report, tg *proc) error {
 	if err != nil {
 		return err
 	}
-	b.say("memory: %d sign-ins took %s; one request per session", b.o.sessions, wall.Round(100*time.Millisecond))
+	b.say("memory: %d sign-ins took %s; one request per session, then %s of load over all of them",
+		b.o.sessions, wall.Round(100*time.Millisecond), memoryLoad)
 	if err := touchAll(tg.addr, cookies); err != nil {
 		return err
+	}
+	res, err := drive(ctx, tg.addr, scripts(tg.addr, b.o.connections, len(cookies), cookieOf(cookies)), memoryLoad)
+	if err != nil {
+		return err
+	}
+	if res.errors > 0 {
+		return fmt.Errorf("memory: %d errors under load, first: %s", res.errors, res.firstErr)
 	}
 	r.sessions, r.sessWall, r.sessConc = b.o.sessions, wall, signInConcurrency
 	r.memAfter, err = tg.memory()
