@@ -90,19 +90,21 @@ func (ih *identityHeaders) strip(h http.Header) {
 
 // inject sets the identity of a signed-in user on an outbound request whose
 // inbound identity headers have already been stripped.
+// The names are canonical already (newIdentityHeaders), so the map is
+// written directly: Header.Set would re-check each name on every request.
 func (ih *identityHeaders) inject(h http.Header, p *principalEntry, team string) {
-	h.Set(ih.user, p.principal.UserID)
+	h[ih.user] = []string{p.principal.UserID}
 	if p.email != "" {
-		h.Set(ih.email, p.email)
+		h[ih.email] = []string{p.email}
 	}
 	if p.upn != "" {
-		h.Set(ih.upn, p.upn)
+		h[ih.upn] = []string{p.upn}
 	}
 	if p.groups != "" {
-		h.Set(ih.groups, p.groups)
+		h[ih.groups] = []string{p.groups}
 	}
 	if team != "" {
-		h.Set(ih.team, team)
+		h[ih.team] = []string{team}
 	}
 }
 

@@ -82,6 +82,18 @@ func removeCookie(h http.Header, name string) {
 		return
 	}
 	prefix := name + "="
+	// The common cases allocate nothing: a header that does not mention the
+	// cookie, and one that holds only it.
+	if len(lines) == 1 {
+		line := strings.TrimSpace(lines[0])
+		if !strings.Contains(line, prefix) {
+			return
+		}
+		if strings.HasPrefix(line, prefix) && !strings.Contains(line, ";") {
+			delete(h, "Cookie")
+			return
+		}
+	}
 	var kept []string
 	changed := false
 	for _, line := range lines {

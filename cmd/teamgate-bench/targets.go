@@ -303,10 +303,13 @@ func (p *proc) scrape() (map[string]float64, error) {
 }
 
 // buildTeamgate compiles cmd/teamgate of the module the harness runs in,
-// so that teamgate runs as a process of its own, exactly as it is deployed.
+// so that teamgate runs as a process of its own, built as the Dockerfile
+// builds it (static, stripped).
 func buildTeamgate(ctx context.Context, dir string) (string, error) {
 	bin := filepath.Join(dir, "teamgate")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/teamgate/teamgate/cmd/teamgate")
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin,
+		"github.com/teamgate/teamgate/cmd/teamgate")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build cmd/teamgate (run the harness inside the teamgate module): %v\n%s", err, out)
 	}
