@@ -187,7 +187,12 @@ func (w *Worker) RunOnce(ctx context.Context) (int, error) {
 	if ctx.Err() != nil {
 		return 0, nil
 	}
-	ops, err := w.Store.ClaimOutbox(ctx, w.Owner, w.BatchSize, w.Clock(), w.Lease)
+	// The claim itself is not cut by shutdown: a claim cancelled after its
+	// UPDATE ran would leave operations leased to a worker that never
+	// delivers them, stuck until the lease ends (and out of the final drain).
+	cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	ops, err := w.Store.ClaimOutbox(cctx, w.Owner, w.BatchSize, w.Clock(), w.Lease)
+	ccancel()
 	if err != nil {
 		return 0, err
 	}
