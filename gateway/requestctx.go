@@ -159,19 +159,6 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	g.serveProxy(rec, r)
-	sendComplete(rec)
-}
-
-// sendComplete puts a complete proxied response on the wire before the
-// access line is written. net/http sends a short response only when the
-// handler returns, so the line's encoding and write (several microseconds)
-// would otherwise delay every response. A response is complete when its
-// declared length has been written; one without a Content-Length is left
-// alone, since flushing it early would change its framing to chunked.
-func sendComplete(rec *responseRecorder) {
-	if rec.status >= http.StatusOK && rec.Header().Get("Content-Length") != "" {
-		rec.Flush()
-	}
 }
 
 // logAccess writes one line per request. It logs the path without the query

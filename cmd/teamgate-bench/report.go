@@ -146,9 +146,9 @@ func (r *report) print(w io.Writer) []check {
 		a := r.memAfter
 		other := a.anon - a.heapInuse - a.heapIdleKept - a.stacks
 		fmt.Fprintf(w, "\nmemory: teamgate (assertions on) RSS %s with the load users' sessions, %s with %d more active\n"+
-			"  sessions (peak %s): program text %s, Go heap in use %s, idle Go heap not yet returned %s,\n"+
+			"  sessions after %s of load over them (peak %s): program text %s, Go heap in use %s, idle Go heap not yet returned %s,\n"+
 			"  stacks %s, other (runtime, SQLite's own allocator) %s. The %d sign-ins took %s (%.0f/s, %d at a time).\n",
-			mib(r.memBefore.rss), mib(a.rss), r.sessions, mib(a.peak), mib(a.file), mib(a.heapInuse), mib(a.heapIdleKept),
+			mib(r.memBefore.rss), mib(a.rss), r.sessions, memoryLoad, mib(a.peak), mib(a.file), mib(a.heapInuse), mib(a.heapIdleKept),
 			mib(a.stacks), mib(other), r.sessions, r.sessWall.Round(100*time.Millisecond),
 			float64(r.sessions)/r.sessWall.Seconds(), r.sessConc)
 		checks = append(checks, check{fmt.Sprintf("RSS ≤ 100 MiB with %d sessions", r.sessions), mib(a.rss), a.rss <= 100<<20})
