@@ -121,7 +121,10 @@ func (s *sqlStore) openSQLite(path string, o options) error {
 	w.SetConnMaxLifetime(0)
 	// Readers are query_only: a read path that tried to write would fail
 	// loudly instead of contending with the writer.
-	r, err := sqlx.Open("sqlite", path+"?"+common+"&_query_only=1")
+	// Readers get a 512 KiB page cache each (SQLite's default is 2 MiB): the
+	// pool holds up to max_open_conns of them and they read by key, while
+	// the one writer keeps the default for large reconciles.
+	r, err := sqlx.Open("sqlite", path+"?"+common+"&_query_only=1&_pragma=cache_size(-512)")
 	if err != nil {
 		_ = w.Close()
 		return fmt.Errorf("store: open sqlite %s: %w", path, err)
