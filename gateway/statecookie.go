@@ -49,16 +49,7 @@ func newStateCookies(cfg SessionConfig, secure bool, now func() time.Time) *stat
 // validState reports whether s looks like a state we issued, before it is
 // used in a cookie name.
 func validState(s string) bool {
-	if len(s) != 43 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
+	return len(s) == 43 && isToken(s) // 32 random bytes, base64url
 }
 
 func (s *stateCookies) name(state string) string { return s.prefix + state[:16] }

@@ -181,7 +181,13 @@ func (m *metrics) wrap(next http.Handler) http.Handler {
 // classify says what a path is for metrics: "proxy", "callback" or "" (other
 // teamgate paths, not counted). The gateway does its own, stricter routing.
 func classify(p string) string {
-	c := strings.ToLower(path.Clean("/" + strings.ReplaceAll(p, `\`, "/")))
+	// Each step returns its input unchanged (no allocation) for the common
+	// already-clean, lower-case path: this runs on every proxied request.
+	c := strings.ReplaceAll(p, `\`, "/")
+	if !strings.HasPrefix(c, "/") {
+		c = "/" + c
+	}
+	c = strings.ToLower(path.Clean(c))
 	switch {
 	case c == "/oauth2/callback":
 		return "callback"

@@ -109,3 +109,9 @@ func TestAccessLogLineIsJSON(t *testing.T) {
 		}
 	})
 }
+
+func TestClassifyDoesNotAllocateForCleanPaths(t *testing.T) {
+	if n := testing.AllocsPerRun(100, func() { classify("/v1/chat/completions") }); n != 0 {
+		t.Errorf("classify allocates %v times per clean path", n)
+	}
+}

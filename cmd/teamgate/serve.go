@@ -18,12 +18,7 @@ import (
 )
 
 func cmdServe(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
-	fs := newFlagSet("serve", "serve [--config FILE]", stderr)
-	path := fs.String("config", "config.yaml", "config file")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	cfg, err := loadConfig(*path, getenv)
+	cfg, err := configFromFlags("serve", args, getenv, stderr)
 	if err != nil {
 		return err
 	}
@@ -37,12 +32,7 @@ func cmdServe(ctx context.Context, args []string, getenv env, stdout, stderr io.
 }
 
 func cmdMigrate(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
-	fs := newFlagSet("migrate", "migrate [--config FILE]", stderr)
-	path := fs.String("config", "config.yaml", "config file")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	cfg, err := loadConfig(*path, getenv)
+	cfg, err := configFromFlags("migrate", args, getenv, stderr)
 	if err != nil {
 		return err
 	}
@@ -53,6 +43,16 @@ func cmdMigrate(ctx context.Context, args []string, getenv env, stdout, stderr i
 	defer st.Close()
 	fmt.Fprintf(stdout, "database %s (%s): migrations applied\n", store.RedactURL(cfg.Database.URL), st.Dialect())
 	return nil
+}
+
+// configFromFlags parses a command's only flag, --config, and loads that file.
+func configFromFlags(name string, args []string, getenv env, stderr io.Writer) (Config, error) {
+	fs := newFlagSet(name, name+" [--config FILE]", stderr)
+	path := fs.String("config", "config.yaml", "config file")
+	if err := parseFlags(fs, args); err != nil {
+		return Config{}, err
+	}
+	return loadConfig(*path, getenv)
 }
 
 // appOptions let `teamgate dev` and tests inject their fakes.
