@@ -33,17 +33,30 @@ type page struct {
 // parsePage decodes a collection page. A missing or null value array is an
 // error (it is not how Graph says "empty").
 func parsePage(body []byte) (page, error) {
-	var raw struct {
-		Value    *[]directoryObject `json:"value"`
-		NextLink string             `json:"@odata.nextLink"`
-	}
-	if err := json.Unmarshal(body, &raw); err != nil {
+	// Top-level keys are matched exactly, as Graph spells them:
+	// encoding/json's struct decoding would also take "@ODATA.NEXTLINK" or
+	// "Value", letting a body mean something other than what it says.
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(body, &top); err != nil {
 		return page{}, fmt.Errorf("unreadable page: %w", err)
 	}
-	if raw.Value == nil {
+	var p page
+	rawValue, ok := top["value"]
+	if !ok || string(rawValue) == "null" {
 		return page{}, errors.New("page without a value array")
 	}
-	return page{Items: *raw.Value, NextLink: raw.NextLink}, nil
+	if err := json.Unmarshal(rawValue, &p.Items); err != nil {
+		return page{}, fmt.Errorf("unreadable page: value: %w", err)
+	}
+	if p.Items == nil {
+		p.Items = []directoryObject{}
+	}
+	if rawNext, ok := top["@odata.nextLink"]; ok && string(rawNext) != "null" {
+		if err := json.Unmarshal(rawNext, &p.NextLink); err != nil {
+			return page{}, fmt.Errorf("unreadable page: @odata.nextLink: %w", err)
+		}
+	}
+	return p, nil
 }
 
 // groupSet collects groups in first-seen order without duplicates.
