@@ -111,7 +111,13 @@ func (g *Gateway) handleSyncEvents(c *gin.Context) {
 		}
 		limit = n
 	}
-	events, err := g.deps.Directory.SyncEvents(c.Request.Context(), c.Query("user_id"), limit)
+	kind := c.Query("kind")
+	if kind != "" && kind != "signin" && kind != "background" && kind != "revalidate" && kind != "admin" {
+		g.writeAPIError(c, &statusError{Status: http.StatusBadRequest,
+			Message: "kind must be one of signin, background, revalidate, admin"})
+		return
+	}
+	events, err := g.deps.Directory.SyncEvents(c.Request.Context(), c.Query("user_id"), kind, limit)
 	if err != nil {
 		g.writeAPIError(c, directoryError(err))
 		return

@@ -87,6 +87,14 @@ type SessionConfig struct {
 	// applies at once).
 	CacheTTL   Duration `yaml:"cache_ttl"`
 	CookieName string   `yaml:"cookie_name"`
+	// RevalidateAfter re-checks a signed-in user with the directory once
+	// their last check is this old; 0 turns it off. Unlike the other keys
+	// its zero value is not replaced by the default (cmd/teamgate sets
+	// DefaultRevalidateAfter before reading the file), so that 0 can mean off.
+	RevalidateAfter Duration `yaml:"revalidate_after"`
+	// RevalidateGrace is how long past RevalidateAfter a session keeps
+	// working while re-checks fail (Graph unavailable).
+	RevalidateGrace Duration `yaml:"revalidate_grace"`
 }
 
 // AdminConfig enables the admin JSON API.
@@ -111,6 +119,8 @@ const (
 	DefaultSessionLifetime       = 12 * time.Hour
 	DefaultSessionCacheTTL       = 30 * time.Second
 	DefaultCookieName            = "teamgate_session"
+	DefaultRevalidateAfter       = time.Hour
+	DefaultRevalidateGrace       = 4 * time.Hour
 
 	DefaultUserHeader              = "X-Forwarded-User"
 	DefaultEmailHeader             = "X-Forwarded-Email"
@@ -157,6 +167,9 @@ func (c *Config) ApplyDefaults() {
 		c.Session.CacheTTL = Duration(DefaultSessionCacheTTL)
 	}
 	setDefault(&c.Session.CookieName, DefaultCookieName)
+	if c.Session.RevalidateGrace == 0 {
+		c.Session.RevalidateGrace = Duration(DefaultRevalidateGrace)
+	}
 	c.Assertion.applyDefaults()
 	c.applyPagesDefaults()
 }
@@ -226,6 +239,12 @@ func (c Config) Validate() error {
 	}
 	if it := c.Session.IdleTimeout; it != 0 && (it < Duration(time.Minute) || it > c.Session.Lifetime) {
 		bad("session.idle_timeout", "must be 0 (off) or between 1m and session.lifetime (got %s)", it)
+	}
+	if ra := c.Session.RevalidateAfter; ra != 0 && (ra < Duration(time.Minute) || ra > c.Session.Lifetime) {
+		bad("session.revalidate_after", "must be 0 (off) or between 1m and session.lifetime (got %s)", ra)
+	}
+	if c.Session.RevalidateGrace < 0 {
+		bad("session.revalidate_grace", "must not be negative (got %s)", c.Session.RevalidateGrace)
 	}
 	if !isToken(c.Session.CookieName) {
 		bad("session.cookie_name", "must be a non-empty cookie name of letters, digits, '-' or '_' (got %q)", c.Session.CookieName)

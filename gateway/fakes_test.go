@@ -194,7 +194,7 @@ func (d *fakeDirectory) User(_ context.Context, id string) (AdminUser, error) {
 	return AdminUser{UserID: aliceID, UserEmail: "alice@example.com", Teams: []string{"t1"}}, nil
 }
 
-func (d *fakeDirectory) SyncEvents(_ context.Context, userID string, limit int) ([]AdminSyncEvent, error) {
+func (d *fakeDirectory) SyncEvents(_ context.Context, userID, _ string, limit int) ([]AdminSyncEvent, error) {
 	if d.err != nil {
 		return nil, d.err
 	}

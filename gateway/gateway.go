@@ -48,6 +48,10 @@ type Deps struct {
 	// Pages serves /teamgate/me and /teamgate/admin; nil turns them off
 	// (see ports_pages.go).
 	Pages PageSource
+
+	// Revalidator re-checks signed-in users (session_revalidate.go);
+	// required when session.revalidate_after is set.
+	Revalidator Revalidator
 }
 
 // Gateway serves teamgate's HTTP traffic. Create it with New and serve
@@ -129,6 +133,9 @@ func New(ctx context.Context, cfg Config, oidcCfg OIDCConfig, deps Deps) (*Gatew
 	g.trusted, _ = parseTrustedProxies(cfg.Server.TrustedProxies) // validated above
 	g.sessions = newSessionResolver(cfg, newSessionCookies(cfg.Session, secure), deps.Sessions, deps.Now)
 	if err := g.setUpSessionLifecycle(); err != nil {
+		return nil, err
+	}
+	if err := g.setUpRevalidation(); err != nil {
 		return nil, err
 	}
 	g.adminTokenSum = sha256.Sum256([]byte(cfg.Admin.APIToken))

@@ -251,6 +251,31 @@ var eventOutcomes = []web.Option{
 	{Value: "admin", Label: "Admin changes"},
 }
 
+var eventKinds = []web.Option{
+	{Value: "", Label: "All"},
+	{Value: "signin", Label: "Sign-ins"},
+	{Value: "background", Label: "Background sync"},
+	{Value: "revalidate", Label: "Re-validations"},
+	{Value: "admin", Label: "Admin changes"},
+}
+
+// selectOption marks the chosen option; an unknown choice selects the
+// first (filtering nothing rather than everything) and returns "".
+func selectOption(choices []web.Option, chosen string) ([]web.Option, string) {
+	out := make([]web.Option, len(choices))
+	known := false
+	for i, o := range choices {
+		o.Selected = o.Value == chosen
+		known = known || o.Selected
+		out[i] = o
+	}
+	if !known {
+		out[0].Selected = true
+		return out, ""
+	}
+	return out, chosen
+}
+
 func (g *Gateway) handleAdminEvents(c *gin.Context) {
 	entry := g.adminUser(c, "/teamgate/admin/events")
 	if entry == nil {
@@ -258,20 +283,10 @@ func (g *Gateway) handleAdminEvents(c *gin.Context) {
 	}
 	w, r := c.Writer, c.Request
 	userID := search(c, "user_id")
-	outcome := c.Query("outcome")
-	var options []web.Option
-	known := false
-	for _, o := range eventOutcomes {
-		o.Selected = o.Value == outcome
-		known = known || o.Selected
-		options = append(options, o)
-	}
-	if !known { // an unknown outcome filters nothing rather than everything
-		outcome = ""
-		options[0].Selected = true
-	}
+	options, outcome := selectOption(eventOutcomes, c.Query("outcome"))
+	kinds, kind := selectOption(eventKinds, c.Query("kind"))
 	events, total, page, err := fetchPage(c, func(offset int) ([]PageEvent, int, error) {
-		return g.deps.Pages.SyncEvents(r.Context(), EventPageQuery{UserID: userID, Outcome: outcome, Limit: adminPageSize, Offset: offset})
+		return g.deps.Pages.SyncEvents(r.Context(), EventPageQuery{UserID: userID, Outcome: outcome, Kind: kind, Limit: adminPageSize, Offset: offset})
 	})
 	if err != nil {
 		g.writeError(w, r, errPageData(err))
@@ -289,7 +304,10 @@ func (g *Gateway) handleAdminEvents(c *gin.Context) {
 	if outcome != "" {
 		q.Set("outcome", outcome)
 	}
+	if kind != "" {
+		q.Set("kind", kind)
+	}
 	out := web.AdminEventsPage{Chrome: g.chrome(r, entry, "admin"), UserID: userID, Outcome: outcome,
-		Outcomes: options, Events: shown, Pager: pager("events", "event", "/teamgate/admin/events", q, page, total, len(events))}
+		Outcomes: options, Kind: kind, Kinds: kinds, Events: shown, Pager: pager("events", "event", "/teamgate/admin/events", q, page, total, len(events))}
 	g.renderPage(w, r, http.StatusOK, func(o io.Writer) error { return web.RenderAdminEvents(o, out) })
 }

@@ -45,7 +45,7 @@ func (g *Gateway) pageUser(c *gin.Context, back string) *principalEntry {
 	}
 	entry, err := g.sessions.resolve(r)
 	if err != nil {
-		g.writeError(w, r, errSessionStoreDown(err))
+		g.writeError(w, r, errSession(err))
 		return nil
 	}
 	if entry == nil {
@@ -265,12 +265,27 @@ func (g *Gateway) webEvents(r *http.Request, events []PageEvent) ([]web.SyncEven
 		}
 		out[i] = web.SyncEvent{
 			ID: e.ID, At: e.At, UserID: e.UserID, User: user, Outcome: e.Outcome, Error: e.Error,
+			Kind: e.Kind, Detail: eventDetail(e.Detail),
 			Actor: e.Actor, Duration: e.Duration,
 			TeamsCreated: names(e.TeamsCreated), TeamsRenamed: names(e.TeamsRenamed),
 			TeamsUnassigned: names(e.TeamsUnassigned), Joined: names(e.MembershipsAdded), Left: names(e.MembershipsRemoved),
 		}
 	}
 	return out, nil
+}
+
+// eventDetail spells out the reasons a re-check ends sessions; other
+// details (a background run's counts) are already words.
+func eventDetail(d string) string {
+	switch d {
+	case SessionEndedDisabled:
+		return "Account disabled in Microsoft Entra ID: sessions ended"
+	case SessionEndedDeleted:
+		return "Account deleted from Microsoft Entra ID: sessions ended"
+	case SessionEndedUnassigned:
+		return "No longer assigned to the application: sessions ended"
+	}
+	return d
 }
 
 // pageURL builds a page's href with its query.

@@ -38,7 +38,7 @@ func (g *Gateway) handleSignInPage(c *gin.Context) {
 	}
 	entry, err := g.sessions.resolve(r)
 	if err != nil {
-		g.writeError(w, r, errSessionStoreDown(err))
+		g.writeError(w, r, errSession(err))
 		return
 	}
 	if entry != nil { // already signed in: nothing to do here

@@ -58,6 +58,10 @@ type SessionRecord struct {
 	// LastSeenAt is the session's last recorded request (session_idle.go);
 	// zero means CreatedAt.
 	LastSeenAt time.Time
+	// EndedReason is set when teamgate ended the session (one of the
+	// SessionEnded* values, session_revalidate.go); the record is kept
+	// until it expires so that the user can be told why.
+	EndedReason string
 }
 
 // TeamRef is a team a principal belongs to.
@@ -82,6 +86,9 @@ type Principal struct {
 	// InAdminGroup is whether the user was in one of admin.group_ids at
 	// their last sign-in.
 	InAdminGroup bool
+	// ValidatedAt is when the user was last checked with the directory
+	// (sign-in or re-validation); zero means the session's start.
+	ValidatedAt time.Time
 }
 
 // SessionStore persists sessions.
@@ -142,6 +149,10 @@ type AdminSyncEvent struct {
 	DurationMS         float64   `json:"duration_ms"`
 	Outcome            string    `json:"outcome"`
 	Error              string    `json:"error,omitempty"`
+	// Kind is "signin", "background", "revalidate" or "admin"; a background event
+	// without user_id describes a whole run, with its counts in Detail.
+	Kind   string `json:"kind"`
+	Detail string `json:"detail,omitempty"`
 }
 
 // Directory serves the admin API. Not-found lookups return ErrNotFound.
@@ -149,7 +160,9 @@ type Directory interface {
 	Teams(ctx context.Context) ([]AdminTeam, error)
 	Team(ctx context.Context, id string) (AdminTeam, error)
 	User(ctx context.Context, id string) (AdminUser, error)
-	SyncEvents(ctx context.Context, userID string, limit int) ([]AdminSyncEvent, error)
+	// SyncEvents lists sync events, newest first; userID and kind filter
+	// when set.
+	SyncEvents(ctx context.Context, userID, kind string, limit int) ([]AdminSyncEvent, error)
 }
 
 // ErrNotFound is returned by Directory lookups.

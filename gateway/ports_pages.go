@@ -53,6 +53,7 @@ type PageQuery struct {
 type EventPageQuery struct {
 	UserID       string // "": everyone
 	Outcome      string // "", "ok", "error" or "admin"
+	Kind         string // "", "signin", "background" or "revalidate"
 	ExcludeAdmin bool
 	Limit        int
 	Offset       int
@@ -102,6 +103,8 @@ type PageEvent struct {
 	MembershipsRemoved []string
 	Duration           time.Duration
 	Outcome            string // "ok", "error" or "admin"
+	Kind               string // "signin", "background" or "revalidate"
+	Detail             string
 	Error              string
 	Actor              string // who made an admin change
 }

@@ -130,7 +130,7 @@ func (g *Gateway) serveProxy(w http.ResponseWriter, r *http.Request) {
 	}
 	entry, err := g.sessions.resolve(r)
 	if err != nil {
-		g.writeError(w, r, errSessionStoreDown(err))
+		g.writeError(w, r, errSession(err))
 		return
 	}
 	if entry == nil {

@@ -112,7 +112,8 @@ type sessionResolver struct {
 	ttl      time.Duration
 	maxGroup int
 	now      func() time.Time
-	idle     idleTracker // session.idle_timeout (session_idle.go)
+	idle     idleTracker   // session.idle_timeout (session_idle.go)
+	reval    *revalidation // session.revalidate_after (session_revalidate.go); nil: off
 
 	mu       sync.Mutex
 	inflight map[string]*lookupCall
@@ -158,8 +159,7 @@ func (s *sessionResolver) resolve(r *http.Request) (*principalEntry, error) {
 			s.cache.deleteKey(c.Value)
 			return nil, nil
 		}
-		s.idle.seen(e, now)
-		return e, nil
+		return s.admit(e, now)
 	}
 	id, ok := s.cookies.decode(c.Value)
 	if !ok {
@@ -177,6 +177,18 @@ func (s *sessionResolver) resolve(r *http.Request) (*principalEntry, error) {
 		s.cache.put(c.Value, e, now)
 	}
 	s.mu.Unlock()
+	return s.admit(e, now)
+}
+
+// admit lets a looked-up session answer a request at now, unless teamgate
+// ended it or its user is overdue for re-validation.
+func (s *sessionResolver) admit(e *principalEntry, now time.Time) (*principalEntry, error) {
+	if e.ended != "" {
+		return nil, &sessionEndedError{reason: e.ended}
+	}
+	if err := s.reval.check(e, now); err != nil {
+		return nil, err
+	}
 	s.idle.seen(e, now)
 	return e, nil
 }
@@ -226,7 +238,11 @@ func (s *sessionResolver) fetch(ctx context.Context, sid string, now time.Time) 
 	if !now.Before(rec.ExpiresAt) || p.UserID == "" || !validHeaderValue(p.UserID) {
 		return nil, nil
 	}
+	if p.ValidatedAt.IsZero() || p.ValidatedAt.Before(rec.CreatedAt) {
+		p.ValidatedAt = rec.CreatedAt // a sign-in checks the user
+	}
 	e := &principalEntry{
+		ended:      rec.EndedReason,
 		sessionID:  rec.ID,
 		expiresAt:  rec.ExpiresAt,
 		freshUntil: now.Add(s.ttl),

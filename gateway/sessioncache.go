@@ -10,6 +10,7 @@ import (
 // precomputed once per lookup rather than once per request.
 type principalEntry struct {
 	sessionID  string    // SHA-256 hex of the session id, as stored
+	ended      string    // why teamgate ended the session; "" while it is live
 	expiresAt  time.Time // the session's own expiry
 	freshUntil time.Time // when this replica must ask the database again
 	principal  Principal

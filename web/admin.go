@@ -123,6 +123,8 @@ type AdminEventsPage struct {
 	UserID   string
 	Outcome  string
 	Outcomes []Option
+	Kind     string
+	Kinds    []Option
 	Events   []SyncEvent
 	Pager    Pager
 }

@@ -21,6 +21,21 @@ var funcs = template.FuncMap{
 	"orDash":   orDash,
 	"teamName": teamName,
 	"plural":   plural,
+	"kind":     kindLabel,
+}
+
+// kindLabel names what produced a sync event.
+func kindLabel(kind string) string {
+	switch kind {
+	case "background":
+		return "Background sync"
+	case "revalidate":
+		return "Re-validation"
+	case "admin":
+		return "Admin change"
+	default:
+		return "Sign-in"
+	}
 }
 
 // money formats a LiteLLM budget (USD); nil means no budget.

@@ -100,11 +100,15 @@ func RenderMe(w io.Writer, p MePage) error {
 // SyncEvent is one entry of the sync log: a reconcile at sign-in, or an
 // admin's change to a team's members.
 type SyncEvent struct {
-	ID       int64
-	At       time.Time
-	UserID   string
-	User     string // the user's email or name when known, for reading
-	Outcome  string // "ok", "error" or "admin"
+	ID      int64
+	At      time.Time
+	UserID  string
+	User    string // the user's email or name when known, for reading
+	Outcome string // "ok", "error" or "admin"
+	// Kind is what ran: "signin", "background" (the background sync; an
+	// event without UserID is a whole run) or "revalidate".
+	Kind     string
+	Detail   string // the background run's counts, or why a re-check ended sessions
 	Error    string // for "error": what went wrong (operator-facing text, admins only)
 	Actor    string // for "admin": who made the change
 	Duration time.Duration

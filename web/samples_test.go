@@ -137,8 +137,12 @@ func samplePages() []samplePage {
 			return RenderAdminEvents(b, AdminEventsPage{
 				Chrome: adminNav, Outcome: "",
 				Outcomes: []Option{{Value: "", Label: "All", Selected: true}, {Value: "ok", Label: "Succeeded"}, {Value: "error", Label: "Failed"}, {Value: "admin", Label: "Admin changes"}},
+				Kinds:    []Option{{Value: "", Label: "All", Selected: true}, {Value: "signin", Label: "Sign-ins"}, {Value: "background", Label: "Background sync"}, {Value: "revalidate", Label: "Re-validations"}, {Value: "admin", Label: "Admin changes"}},
 				Events: []SyncEvent{
-					{ID: 3, At: sampleAt, UserID: "user-bob", User: "bob@example.com", Outcome: "admin", Actor: "alice@example.com", Joined: []TeamName{{ID: "team-eng", Alias: "Engineering"}}},
+					{ID: 5, At: sampleAt, Kind: "background", Outcome: "ok", Duration: 340 * time.Millisecond, TeamsRenamed: []TeamName{{ID: "team-eng", Alias: "Engineering (all)"}},
+						Detail: "incremental; 3 groups changed; 2 users checked, 0 failed; memberships +1 -1; 0 sessions ended"},
+					{ID: 4, At: sampleAt, Kind: "revalidate", UserID: "user-dave", User: "dave@example.com", Outcome: "ok", Duration: 90 * time.Millisecond, Left: []TeamName{{ID: "team-eng", Alias: "Engineering"}}, Detail: "Account deleted from Microsoft Entra ID: sessions ended"},
+					{ID: 3, At: sampleAt, Kind: "admin", UserID: "user-bob", User: "bob@example.com", Outcome: "admin", Actor: "alice@example.com", Joined: []TeamName{{ID: "team-eng", Alias: "Engineering"}}},
 					{ID: 2, At: sampleAt, UserID: "user-erin", User: "erin@example.com", Outcome: "ok", Duration: 1500 * time.Millisecond, TeamsCreated: many, Joined: many},
 					{ID: 1, At: sampleAt, UserID: "user-carol", User: "carol@example.com", Outcome: "error", Duration: 800 * time.Microsecond, Error: "reconcile: graph: Microsoft Graph is unavailable"},
 				},

@@ -89,12 +89,32 @@ func (s sessionAdapter) LookupSession(ctx context.Context, id string, now time.T
 	}
 	p := gateway.Principal{UserID: u.ID, Email: u.Email, UPN: u.UPN, DisplayName: u.DisplayName, Role: u.UserRole,
 		DefaultTeamID: prefs.DefaultTeamID, InAdminGroup: prefs.InAdminGroup}
+	if u.ValidatedAt != nil {
+		p.ValidatedAt = *u.ValidatedAt
+	}
 	for _, t := range teams {
 		p.Teams = append(p.Teams, gateway.TeamRef{ID: t.ID, Alias: t.Alias})
 	}
 	rec := gateway.SessionRecord{ID: sess.ID, UserID: sess.UserID, CreatedAt: sess.CreatedAt, ExpiresAt: sess.ExpiresAt,
-		LastSeenAt: sess.LastSeenAt}
+		LastSeenAt: sess.LastSeenAt, EndedReason: sess.EndedReason}
 	return rec, p, nil
+}
+
+// revalidatorAdapter re-checks signed-in users for the gateway
+// (session.revalidate_after) with the same code as the background job.
+type revalidatorAdapter struct {
+	recon *teamsync.Reconciler
+}
+
+func (a revalidatorAdapter) Revalidate(ctx context.Context, userID string) (bool, string, error) {
+	res, err := a.recon.Recheck(ctx, userID, store.EventRevalidate)
+	if errors.Is(err, teamsync.ErrUnknownUser) {
+		return false, "", nil // no user row, so no sessions left to end
+	}
+	if err != nil {
+		return false, "", err
+	}
+	return res.Verdict != teamsync.VerdictOK, string(res.Verdict), nil
 }
 
 func (s sessionAdapter) DeleteSession(ctx context.Context, id string) error {
@@ -164,8 +184,8 @@ func (d directoryAdapter) User(ctx context.Context, id string) (gateway.AdminUse
 	}, nil
 }
 
-func (d directoryAdapter) SyncEvents(ctx context.Context, userID string, limit int) ([]gateway.AdminSyncEvent, error) {
-	evs, err := d.st.SyncEvents(ctx, store.EventFilter{UserID: userID, Limit: limit})
+func (d directoryAdapter) SyncEvents(ctx context.Context, userID, kind string, limit int) ([]gateway.AdminSyncEvent, error) {
+	evs, err := d.st.SyncEvents(ctx, store.EventFilter{UserID: userID, Kind: kind, Limit: limit})
 	if err != nil {
 		return nil, err
 	}
@@ -176,6 +196,7 @@ func (d directoryAdapter) SyncEvents(ctx context.Context, userID string, limit i
 			TeamsCreated: nonNil(e.TeamsCreated), TeamsRenamed: nonNil(e.TeamsRenamed), TeamsUnassigned: nonNil(e.TeamsUnassigned),
 			MembershipsAdded: nonNil(e.MembershipsAdded), MembershipsRemoved: nonNil(e.MembershipsRemoved),
 			DurationMS: float64(e.Duration) / float64(time.Millisecond), Outcome: e.Outcome, Error: e.Error,
+			Kind: e.Kind, Detail: e.Detail,
 		})
 	}
 	return out, nil
@@ -360,7 +381,7 @@ func (a pagesAdapter) Users(ctx context.Context, q gateway.PageQuery) ([]gateway
 }
 
 func (a pagesAdapter) SyncEvents(ctx context.Context, q gateway.EventPageQuery) ([]gateway.PageEvent, int, error) {
-	eq := store.EventQuery{UserID: q.UserID, Outcome: q.Outcome, ExcludeAdmin: q.ExcludeAdmin, Limit: q.Limit, Offset: q.Offset}
+	eq := store.EventQuery{UserID: q.UserID, Outcome: q.Outcome, Kind: q.Kind, ExcludeAdmin: q.ExcludeAdmin, Limit: q.Limit, Offset: q.Offset}
 	total, err := a.st.CountSyncEvents(ctx, eq)
 	if err != nil {
 		return nil, 0, err
@@ -404,7 +425,7 @@ func pageEvent(e store.LoggedEvent) gateway.PageEvent {
 	return gateway.PageEvent{ID: e.ID, UserID: e.UserID, UserEmail: e.UserEmail, UserName: e.DisplayName, At: e.At,
 		TeamsCreated: e.TeamsCreated, TeamsRenamed: e.TeamsRenamed, TeamsUnassigned: e.TeamsUnassigned,
 		MembershipsAdded: e.MembershipsAdded, MembershipsRemoved: e.MembershipsRemoved,
-		Duration: e.Duration, Outcome: e.Outcome, Error: e.Error, Actor: e.Actor}
+		Duration: e.Duration, Outcome: e.Outcome, Error: e.Error, Actor: e.Actor, Kind: e.Kind, Detail: e.Detail}
 }
 
 // Backlog gives the admin page exact outbox counts (see

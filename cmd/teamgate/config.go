@@ -28,6 +28,7 @@ type Config struct {
 	Database        store.Config    `yaml:"database"`
 	LiteLLMSettings teamsync.Config `yaml:"litellm_settings"`
 	Log             LogConfig       `yaml:"log"`
+	Sync            SyncConfig      `yaml:"sync"`
 
 	// LiteLLM is where teamgate provisions teams, users and memberships.
 	LiteLLM provision.Config `yaml:"litellm"`
@@ -46,6 +47,24 @@ type EntraConfig struct {
 	GraphMaxAttempts   int           `yaml:"graph_max_attempts"`
 	GraphMaxRetryTime  time.Duration `yaml:"graph_max_retry_time"`
 	GraphTimeout       time.Duration `yaml:"graph_timeout"`
+}
+
+// SyncConfig is the `sync` section: background reconciliation.
+type SyncConfig struct {
+	Interval time.Duration `yaml:"interval"`
+	Workers  int           `yaml:"workers"`
+}
+
+// Validate checks the sync section.
+func (s SyncConfig) Validate() error {
+	var errs []error
+	if s.Interval != 0 && s.Interval < time.Second {
+		errs = append(errs, fmt.Errorf("sync.interval: must be 0 (off) or at least 1s (got %s)", s.Interval))
+	}
+	if s.Workers < 1 || s.Workers > 64 {
+		errs = append(errs, fmt.Errorf("sync.workers: must be between 1 and 64 (got %d)", s.Workers))
+	}
+	return errors.Join(errs...)
 }
 
 // LogConfig is the `log` section.
@@ -70,12 +89,16 @@ func defaultConfig() Config {
 	c.LiteLLMSettings = teamsync.Defaults()
 	c.LiteLLM = provision.Defaults()
 	c.Log = LogConfig{Level: "info", Format: "json"}
+	c.Sync = SyncConfig{Interval: 5 * time.Minute, Workers: 4}
+	// 0 means off for this key, so its default is set here rather than by
+	// gateway.Config.ApplyDefaults.
+	c.Session.RevalidateAfter = gateway.Duration(gateway.DefaultRevalidateAfter)
 	return c
 }
 
 // Validate reports every problem of every section at once.
 func (c Config) Validate() error {
-	errs := []error{c.Config.Validate(), c.Entra.Validate(), c.Database.Validate(), c.LiteLLMSettings.Validate(), c.LiteLLM.Validate(), c.Log.Validate()}
+	errs := []error{c.Config.Validate(), c.Entra.Validate(), c.Database.Validate(), c.LiteLLMSettings.Validate(), c.LiteLLM.Validate(), c.Log.Validate(), c.Sync.Validate()}
 	return errors.Join(errs...)
 }
 

@@ -111,6 +111,8 @@ type e2eOptions struct {
 	tweak     func(*Config)
 	// provisionClock is the outbox worker's clock (e2e_provision_test.go).
 	provisionClock func() time.Time
+	// gatewayClock is the gateway's session clock (background_e2e_test.go).
+	gatewayClock func() time.Time
 	// wrapTenant wraps the fake tenant's handler (e.g. to watch its
 	// answers: secrets_log_test.go).
 	wrapTenant func(http.Handler) http.Handler
@@ -159,7 +161,7 @@ func startE2E(t *testing.T, st store.Store, o e2eOptions) *e2e {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	e.app, err = newApp(context.Background(), cfg, log, appOptions{store: st, provisionClock: o.provisionClock})
+	e.app, err = newApp(context.Background(), cfg, log, appOptions{store: st, provisionClock: o.provisionClock, gatewayClock: o.gatewayClock})
 	if err != nil {
 		t.Fatal(err)
 	}

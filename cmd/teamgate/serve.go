@@ -61,6 +61,8 @@ type appOptions struct {
 	store      store.Store  // an open, migrated store; nil: open database.url
 	// provisionClock is the outbox worker's clock (tests); nil: time.Now.
 	provisionClock func() time.Time
+	// gatewayClock is the gateway's clock for sessions (tests); nil: time.Now.
+	gatewayClock func() time.Time
 }
 
 // app is one wired teamgate: store, Graph client, reconciler and gateway.
@@ -71,9 +73,11 @@ type app struct {
 	ownsStore bool
 	graph     *graph.Client
 	recon     *teamsync.Reconciler
-	gateway   *gateway.Gateway
-	metrics   *metrics
-	prov      *provisioner // nil when LiteLLM provisioning is off
+	// background is the background reconciliation; nil when sync.interval is 0.
+	background *teamsync.Background
+	gateway    *gateway.Gateway
+	metrics    *metrics
+	prov       *provisioner // nil when LiteLLM provisioning is off
 }
 
 func openStore(ctx context.Context, cfg store.Config) (store.Store, error) {
@@ -135,6 +139,8 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, opts appOptions) 
 		Logger:      log,
 		Outbox:      outbox,
 		Pages:       pagesAdapter{st},
+		Revalidator: revalidatorAdapter{recon},
+		Now:         opts.gatewayClock,
 	})
 	if err != nil {
 		if opts.store == nil {
@@ -143,7 +149,16 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, opts appOptions) 
 		return nil, err
 	}
 	syncer.gw = gw
-	return &app{cfg: cfg, log: log, store: st, ownsStore: opts.store == nil, graph: gc, recon: recon, gateway: gw, metrics: m, prov: prov}, nil
+	a := &app{cfg: cfg, log: log, store: st, ownsStore: opts.store == nil, graph: gc, recon: recon, gateway: gw, metrics: m, prov: prov}
+	if cfg.Sync.Interval > 0 {
+		if a.background, err = teamsync.NewBackground(recon, teamsync.BackgroundConfig{
+			Interval: cfg.Sync.Interval, Nested: cfg.Entra.NestedGroups, Workers: cfg.Sync.Workers,
+		}); err != nil {
+			a.Close()
+			return nil, err
+		}
+	}
+	return a, nil
 }
 
 func graphConfig(e EntraConfig) graph.Config {
@@ -212,6 +227,14 @@ func (a *app) serve(ctx context.Context, addr string, ln net.Listener) error {
 		}
 	}
 	go a.expireSessions(ctx)
+	if a.background != nil {
+		// A run in progress at shutdown is cut short: its transactions roll
+		// back and the stored delta link has not moved, so the next run
+		// (here or on another replica) repeats it.
+		done := make(chan struct{})
+		go func() { defer close(done); a.background.Run(ctx) }()
+		defer func() { <-done }()
+	}
 	// The outbox worker outlives ctx until the HTTP server has shut down
 	// (deferred): sign-ins during the grace period still get their
 	// operations delivered (and waited for, with wait_on_sign_in).

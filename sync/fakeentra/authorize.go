@@ -105,23 +105,38 @@ func (t *Tenant) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 
 	ix := t.snapshot()
 	var user *User
+	var asked string // the account named by the pick or the hint
 	switch picked := r.Form.Get(pickUserField); {
 	case r.Method == http.MethodPost && picked != "":
-		user = ix.user(picked)
+		asked = picked
 	case r.Form.Get("prompt") == "login" || r.Form.Get("prompt") == "select_account":
 		// Force the picker, as Entra forces credential entry.
 	case r.Form.Get("login_hint") != "":
-		user = ix.user(r.Form.Get("login_hint"))
+		asked = r.Form.Get("login_hint")
+	}
+	if asked != "" {
+		user = ix.user(asked)
 	}
 	if user == nil {
 		if r.Form.Get("prompt") == "none" {
 			t.authError(w, r, req, "login_required", "AADSTS50058: A silent sign-in request was sent but no user is signed in.")
 			return
 		}
-		t.renderPicker(w, ix, r.URL.Path, req.form)
+		t.renderPicker(w, ix, r.URL.Path, req.form, asked)
 		return
 	}
-	if t.cfg.AssignmentRequired && !ix.isAssigned(user) {
+	if user.Disabled {
+		// Entra stops a disabled account on its own sign-in page; only a
+		// silent request, which cannot show a page, goes back to the client.
+		const msg = "AADSTS50057: The user account is disabled."
+		if r.Form.Get("prompt") == "none" {
+			t.authError(w, r, req, "interaction_required", msg)
+			return
+		}
+		t.renderError(w, http.StatusBadRequest, "AADSTS50057", "The user account is disabled. Contact your administrator to enable it.")
+		return
+	}
+	if !ix.mayUse(user) {
 		t.authError(w, r, req, "access_denied", fmt.Sprintf(
 			"AADSTS50105: Your administrator has configured the application ('%s') to block users unless they are specifically granted ('assigned') access to the application. The signed in user '%s' is blocked because they are not a direct member of a group with access, nor had access directly assigned by an administrator.",
 			t.cfg.ClientID, user.UPN))

@@ -29,6 +29,11 @@ func TestAuthorizeErrors(t *testing.T) {
 	t.Parallel()
 	unassigned := smallDirectory()
 	unassigned.AppAssignments = []string{"g-mkt"}
+	requiredInDirectory := smallDirectory()
+	requiredInDirectory.AppAssignments = []string{"g-mkt"}
+	requiredInDirectory.AssignmentRequired = true
+	disabled := smallDirectory()
+	disabled.Users[0].Disabled = true // alice
 	tests := []struct {
 		name       string
 		cfg        Config
@@ -45,8 +50,16 @@ func TestAuthorizeErrors(t *testing.T) {
 			wantStatus: 302, wantError: "unsupported_response_type", wantDesc: "AADSTS700051"},
 		{name: "unassigned user", cfg: Config{AssignmentRequired: true, Directory: unassigned},
 			wantStatus: 302, wantError: "access_denied", wantDesc: "AADSTS50105: "},
+		{name: "unassigned user, assignment required by the directory", cfg: Config{Directory: requiredInDirectory},
+			wantStatus: 302, wantError: "access_denied", wantDesc: "AADSTS50105: "},
 		{name: "silent without user", edit: func(v url.Values) { v.Del("login_hint"); v.Set("prompt", "none") },
 			wantStatus: 302, wantError: "login_required", wantDesc: "AADSTS50058"},
+		{name: "disabled user", cfg: Config{Directory: disabled},
+			wantStatus: 400, wantError: "AADSTS50057"},
+		{name: "disabled user, silent", cfg: Config{Directory: disabled}, edit: func(v url.Values) { v.Set("prompt", "none") },
+			wantStatus: 302, wantError: "interaction_required", wantDesc: "AADSTS50057"},
+		{name: "unknown login_hint gets the picker", edit: func(v url.Values) { v.Set("login_hint", "gone@example.com") },
+			wantStatus: 200, wantError: "AADSTS50034"},
 		{name: "unknown client", edit: func(v url.Values) { v.Set("client_id", "someone-else") },
 			wantStatus: 400, wantError: "AADSTS700016"},
 		{name: "unregistered redirect", cfg: Config{RedirectURIs: []string{"https://other.example/cb"}},

@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 
 	"gopkg.in/yaml.v3"
 )
@@ -22,17 +23,25 @@ type Directory struct {
 	AdministrativeUnits []AdministrativeUnit `yaml:"administrative_units"`
 	// AppAssignments are ids of groups or users assigned to the Enterprise App.
 	AppAssignments []string `yaml:"app_assignments"`
+	// AssignmentRequired is the Enterprise App's appRoleAssignmentRequired:
+	// sign-in refuses (AADSTS50105) users who are not assigned directly or
+	// through a group they are a direct member of. Config.AssignmentRequired
+	// sets it too.
+	AssignmentRequired bool `yaml:"assignment_required"`
 }
 
 // User is a person in the tenant. MemberOf lists direct memberships: ids of
 // groups, directory roles or administrative units. An empty Mail is a user
 // without a mailbox (Graph answers mail: null and the ID token has no email).
+// Disabled is Graph's accountEnabled: false (sign-in fails with AADSTS50057);
+// the zero value is an enabled account, as in Entra.
 type User struct {
 	ID          string   `yaml:"id"`
 	DisplayName string   `yaml:"display_name"`
 	Mail        string   `yaml:"mail"`
 	UPN         string   `yaml:"upn"`
 	MemberOf    []string `yaml:"member_of"`
+	Disabled    bool     `yaml:"disabled"`
 }
 
 // Group is a security group. MemberOf lists its parent groups (nesting), and
@@ -99,6 +108,7 @@ func (d Directory) clone() Directory {
 		DirectoryRoles:      slices.Clone(d.DirectoryRoles),
 		AdministrativeUnits: slices.Clone(d.AdministrativeUnits),
 		AppAssignments:      slices.Clone(d.AppAssignments),
+		AssignmentRequired:  d.AssignmentRequired,
 	}
 	for i := range c.Users {
 		c.Users[i].MemberOf = slices.Clone(c.Users[i].MemberOf)
@@ -130,6 +140,9 @@ type dirIndex struct {
 	roles    map[string]*DirectoryRole
 	units    map[string]*AdministrativeUnit
 	assigned map[string]bool
+
+	membersOnce sync.Once
+	members     map[string][]memberRef // see groupMembers
 }
 
 func key(id string) string { return strings.ToLower(id) }
@@ -286,6 +299,33 @@ func (ix *dirIndex) transitiveMemberOf(refs []string) []directObject {
 	}
 	return out
 }
+
+// groupMembers returns the direct members of every group, by lower-cased
+// group id: users in directory order, then nested groups. It is computed
+// once per snapshot, on first use (groups/delta).
+func (ix *dirIndex) groupMembers() map[string][]memberRef {
+	ix.membersOnce.Do(func() {
+		ix.members = map[string][]memberRef{}
+		add := func(id string, kind objectKind, refs []string) {
+			for _, ref := range refs {
+				if ix.kinds[key(ref)] == kindGroup {
+					ix.members[key(ref)] = append(ix.members[key(ref)], memberRef{id: id, kind: kind})
+				}
+			}
+		}
+		for _, u := range ix.dir.Users {
+			add(u.ID, kindUser, u.MemberOf)
+		}
+		for _, g := range ix.dir.Groups {
+			add(g.ID, kindGroup, g.MemberOf)
+		}
+	})
+	return ix.members
+}
+
+// mayUse reports whether the user passes the app's assignment check: always
+// when assignment is not required.
+func (ix *dirIndex) mayUse(u *User) bool { return !ix.dir.AssignmentRequired || ix.isAssigned(u) }
 
 // isAssigned reports whether the user may use the app when assignment is
 // required: assigned directly or through a group they are a direct member

@@ -17,6 +17,10 @@ import (
 //	v1.0/users/{id}/memberOf[/microsoft.graph.group]  (and transitiveMemberOf)
 //	v1.0/me, v1.0/me/memberOf[...], v1.0/me/transitiveMemberOf[...]  (delegated only)
 //	v1.0/groups/{id}
+//	v1.0/groups/{id}/members, v1.0/groups/{id}/transitiveMembers  ($select, $top)
+//	v1.0/groups/delta                                ($select, $deltatoken, $skiptoken; see graph_delta.go)
+//	v1.0/servicePrincipals/{id}                      ($select)
+//	v1.0/servicePrincipals(appId='{client id}')
 //	v1.0/servicePrincipals/{id}/appRoleAssignedTo
 //	v1.0/servicePrincipals(appId='{client id}')/appRoleAssignedTo
 //	oidc/userinfo
@@ -38,6 +42,10 @@ func (t *Tenant) serveGraph(w http.ResponseWriter, r *http.Request, rest string)
 		writeGraphError(w, r, http.StatusBadRequest, "BadRequest", fmt.Sprintf("Invalid version: %s", version))
 		return
 	}
+	if isDeltaPath(rest) {
+		t.serveGroupsDelta(w, r, c, version) // its tokens carry their own options
+		return
+	}
 	if !t.checkQuery(w, r) {
 		return
 	}
@@ -53,6 +61,12 @@ func (t *Tenant) serveGraph(w http.ResponseWriter, r *http.Request, rest string)
 		t.serveUserPath(w, r, c, seg[1], seg[2:], false)
 	case seg[0] == "groups" && len(seg) == 2:
 		t.serveGroup(w, r, c, seg[1])
+	case seg[0] == "groups" && len(seg) == 3 && (seg[2] == "members" || seg[2] == "transitiveMembers"):
+		t.serveGroupMembers(w, r, c, seg[1], seg[2] == "transitiveMembers")
+	case seg[0] == "servicePrincipals" && len(seg) == 2:
+		t.serveServicePrincipal(w, r, c, strings.EqualFold(seg[1], t.cfg.ServicePrincipalID))
+	case strings.HasPrefix(seg[0], "servicePrincipals(") && len(seg) == 1:
+		t.serveServicePrincipal(w, r, c, seg[0] == "servicePrincipals(appId='"+t.cfg.ClientID+"')")
 	case seg[0] == "servicePrincipals" && len(seg) == 3 && seg[2] == "appRoleAssignedTo":
 		t.serveAppRoleAssignedTo(w, r, c, strings.EqualFold(seg[1], t.cfg.ServicePrincipalID))
 	case strings.HasPrefix(seg[0], "servicePrincipals(") && len(seg) == 2 && seg[1] == "appRoleAssignedTo":
@@ -129,6 +143,34 @@ func (t *Tenant) serveGroup(w http.ResponseWriter, r *http.Request, c caller, id
 		return
 	}
 	obj["@odata.context"] = t.GraphURL() + "/v1.0/$metadata#groups/$entity"
+	writeGraphJSON(w, r, obj)
+}
+
+// serveServicePrincipal answers the Enterprise App's service principal,
+// whose appRoleAssignmentRequired says whether users must be assigned.
+func (t *Tenant) serveServicePrincipal(w http.ResponseWriter, r *http.Request, c caller, isOurs bool) {
+	if !c.has(permsReadApps...) {
+		denied(w, r)
+		return
+	}
+	if !isOurs {
+		notFound(w, r, strings.TrimPrefix(r.URL.Path, "/graph/v1.0/servicePrincipals/"))
+		return
+	}
+	required := t.snapshot().dir.AssignmentRequired
+	props := []prop{
+		{"id", t.cfg.ServicePrincipalID, true}, {"deletedDateTime", nil, true}, {"accountEnabled", true, true},
+		{"appDisplayName", "teamgate", true}, {"appId", t.cfg.ClientID, true},
+		{"appOwnerOrganizationId", t.cfg.TenantID, true}, {"appRoleAssignmentRequired", required, true},
+		{"displayName", "teamgate", true}, {"servicePrincipalType", "Application", true},
+		{"signInAudience", "AzureADMyOrg", true}, {"tags", []string{"WindowsAzureActiveDirectoryIntegratedApp"}, true},
+	}
+	obj, err := selectProps(props, r.URL.Query().Get("$select"), "servicePrincipal")
+	if err != nil {
+		writeGraphError(w, r, http.StatusBadRequest, "BadRequest", err.Error())
+		return
+	}
+	obj["@odata.context"] = t.GraphURL() + "/v1.0/$metadata#servicePrincipals/$entity"
 	writeGraphJSON(w, r, obj)
 }
 

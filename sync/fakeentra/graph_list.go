@@ -57,7 +57,7 @@ func userProps(u *User) []prop {
 		{"userPrincipalName", u.UPN, true}, {"givenName", nil, true}, {"surname", nil, true},
 		{"jobTitle", nil, true}, {"mobilePhone", nil, true}, {"officeLocation", nil, true},
 		{"preferredLanguage", nil, true}, {"businessPhones", []string{}, true},
-		{"accountEnabled", true, false}, {"userType", "Member", false},
+		{"accountEnabled", !u.Disabled, false}, {"userType", "Member", false},
 		{"mailNickname", strings.Split(u.UPN, "@")[0], false},
 	}
 }

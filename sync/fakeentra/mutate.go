@@ -27,6 +27,7 @@ func (t *Tenant) TryUpdate(fn func(d *Directory)) error {
 		return err
 	}
 	t.dir = ix
+	t.version++
 	return nil
 }
 
@@ -80,6 +81,63 @@ func (t *Tenant) RemoveMember(groupID, memberID string) {
 			panic(fmt.Sprintf("fakeentra: RemoveMember: no user or group %q", memberID))
 		}
 		*refs = slices.DeleteFunc(*refs, func(r string) bool { return strings.EqualFold(r, groupID) })
+	})
+}
+
+// SetAssignmentRequired turns the Enterprise App's
+// appRoleAssignmentRequired on or off (see Directory.AssignmentRequired).
+func (t *Tenant) SetAssignmentRequired(required bool) {
+	t.Update(func(d *Directory) { d.AssignmentRequired = required })
+}
+
+// DisableUser sets a user's accountEnabled to false: sign-in and token
+// grants fail with AADSTS50057, while Graph still returns the user.
+func (t *Tenant) DisableUser(id string) { t.setDisabled("DisableUser", id, true) }
+
+// EnableUser undoes DisableUser.
+func (t *Tenant) EnableUser(id string) { t.setDisabled("EnableUser", id, false) }
+
+func (t *Tenant) setDisabled(op, id string, disabled bool) {
+	t.Update(func(d *Directory) {
+		i := slices.IndexFunc(d.Users, func(u User) bool { return strings.EqualFold(u.ID, id) })
+		if i < 0 {
+			panic(fmt.Sprintf("fakeentra: %s: no user %q", op, id))
+		}
+		d.Users[i].Disabled = disabled
+	})
+}
+
+// DeleteUser removes a user with their memberships and app assignment:
+// Graph answers 404 for them, groups/delta reports them removed from their
+// groups, and their codes and refresh tokens fail with AADSTS50034.
+func (t *Tenant) DeleteUser(id string) {
+	t.Update(func(d *Directory) {
+		i := slices.IndexFunc(d.Users, func(u User) bool { return strings.EqualFold(u.ID, id) })
+		if i < 0 {
+			panic(fmt.Sprintf("fakeentra: DeleteUser: no user %q", id))
+		}
+		d.Users = slices.Delete(d.Users, i, i+1)
+		d.AppAssignments = slices.DeleteFunc(d.AppAssignments, func(a string) bool { return strings.EqualFold(a, id) })
+	})
+}
+
+// DeleteGroup removes a group, every membership of and in it, and its app
+// assignment; groups/delta reports it deleted.
+func (t *Tenant) DeleteGroup(id string) {
+	t.Update(func(d *Directory) {
+		i := slices.IndexFunc(d.Groups, func(g Group) bool { return strings.EqualFold(g.ID, id) })
+		if i < 0 {
+			panic(fmt.Sprintf("fakeentra: DeleteGroup: no group %q", id))
+		}
+		d.Groups = slices.Delete(d.Groups, i, i+1)
+		isIt := func(ref string) bool { return strings.EqualFold(ref, id) }
+		for j := range d.Users {
+			d.Users[j].MemberOf = slices.DeleteFunc(d.Users[j].MemberOf, isIt)
+		}
+		for j := range d.Groups {
+			d.Groups[j].MemberOf = slices.DeleteFunc(d.Groups[j].MemberOf, isIt)
+		}
+		d.AppAssignments = slices.DeleteFunc(d.AppAssignments, isIt)
 	})
 }
 

@@ -2,6 +2,7 @@ package fakeentra
 
 import (
 	"bytes"
+	"fmt"
 	"html/template"
 	"net/http"
 	"net/url"
@@ -37,12 +38,13 @@ button{display:block;width:100%;text-align:left;margin:.4rem 0;padding:.6rem;fon
 {{end}}
 
 {{define "picker"}}{{template "head" .}}
-<form method="post" action="{{.Action}}">
+{{if .Code}}<p role="alert"><strong>{{.Code}}</strong>: {{.Message}}</p>
+{{end}}<form method="post" action="{{.Action}}">
 {{range .Hidden}}<input type="hidden" name="{{.Name}}" value="{{.Value}}">
 {{end}}<fieldset>
 <legend>Sign in to application {{.ClientID}} as</legend>
 {{range .Users}}<button type="submit" name="` + pickUserField + `" value="{{.ID}}" aria-describedby="upn-{{.ID}}">
-{{.DisplayName}} <span id="upn-{{.ID}}" class="note">{{.UPN}}{{if not .Assigned}} (not assigned to the app){{end}}</span>
+{{.DisplayName}} <span id="upn-{{.ID}}" class="note">{{.UPN}}{{if not .Assigned}} (not assigned to the app){{end}}{{if .Disabled}} (account disabled){{end}}</span>
 </button>
 {{else}}<p>The directory has no users.</p>
 {{end}}</fieldset>
@@ -53,7 +55,7 @@ button{display:block;width:100%;text-align:left;margin:.4rem 0;padding:.6rem;fon
 <p>OpenID configuration: <a href="{{.Action}}">{{.Action}}</a></p>
 <h2>Users</h2>
 <ul>
-{{range .Users}}<li>{{.DisplayName}} ({{.UPN}}){{if not .Assigned}}, not assigned to the app{{end}}</li>
+{{range .Users}}<li>{{.DisplayName}} ({{.UPN}}){{if not .Assigned}}, not assigned to the app{{end}}{{if .Disabled}}, account disabled{{end}}</li>
 {{end}}</ul>
 {{template "foot" .}}{{end}}
 
@@ -79,7 +81,7 @@ type hiddenField struct{ Name, Value string }
 
 type pickerUser struct {
 	ID, DisplayName, UPN string
-	Assigned             bool
+	Assigned, Disabled   bool
 }
 
 // pageData is what every page template reads; unused fields stay empty.
@@ -110,7 +112,10 @@ func (t *Tenant) render(w http.ResponseWriter, status int, name string, data pag
 
 // renderPicker shows the account picker, carrying the authorize parameters
 // over in hidden fields so the POST back is a complete authorize request.
-func (t *Tenant) renderPicker(w http.ResponseWriter, ix *dirIndex, action string, form url.Values) {
+// unknown, when not empty, is an account that was asked for and does not
+// exist (a mistyped login_hint, a deleted user): like Entra's "this username
+// may be incorrect", the page says so (AADSTS50034) and offers the others.
+func (t *Tenant) renderPicker(w http.ResponseWriter, ix *dirIndex, action string, form url.Values, unknown string) {
 	users := make([]pickerUser, 0, len(ix.dir.Users))
 	for i := range ix.dir.Users {
 		u := &ix.dir.Users[i]
@@ -119,7 +124,7 @@ func (t *Tenant) renderPicker(w http.ResponseWriter, ix *dirIndex, action string
 			name = u.UPN
 		}
 		users = append(users, pickerUser{ID: u.ID, DisplayName: name, UPN: u.UPN,
-			Assigned: !t.cfg.AssignmentRequired || ix.isAssigned(u)})
+			Assigned: ix.mayUse(u), Disabled: u.Disabled})
 	}
 	slices.SortStableFunc(users, func(a, b pickerUser) int {
 		switch {
@@ -130,10 +135,15 @@ func (t *Tenant) renderPicker(w http.ResponseWriter, ix *dirIndex, action string
 		}
 		return 0
 	})
-	t.render(w, http.StatusOK, "picker", pageData{
+	data := pageData{
 		Title: "Pick an account", ClientID: t.cfg.ClientID, Action: action,
 		Hidden: hiddenParams(form), Users: users,
-	})
+	}
+	if unknown != "" {
+		data.Code = "AADSTS50034"
+		data.Message = fmt.Sprintf("The user account %s does not exist in the '%s' directory. To sign into this application, the account must be added to the directory.", unknown, t.cfg.TenantID)
+	}
+	t.render(w, http.StatusOK, "picker", data)
 }
 
 // renderIndex is the tenant's home page, for people who open the fake's URL
@@ -144,7 +154,7 @@ func (t *Tenant) renderIndex(w http.ResponseWriter) {
 	for i := range ix.dir.Users {
 		u := &ix.dir.Users[i]
 		users = append(users, pickerUser{ID: u.ID, DisplayName: u.DisplayName, UPN: u.UPN,
-			Assigned: !t.cfg.AssignmentRequired || ix.isAssigned(u)})
+			Assigned: ix.mayUse(u), Disabled: u.Disabled})
 	}
 	t.render(w, http.StatusOK, "index", pageData{
 		Title: "Fake Entra ID tenant", Action: t.Issuer() + "/.well-known/openid-configuration", Users: users,

@@ -1,15 +1,17 @@
 // Package fakeentra is a fake Microsoft Entra ID tenant: the OIDC endpoints
 // of login.microsoftonline.com (discovery, JWKS, authorize, token, logout)
 // and the slice of Microsoft Graph that teamgate reads (users, memberOf,
-// transitiveMemberOf, app role assignments, groups), served by one
-// http.Handler.
+// transitiveMemberOf, the service principal and its app role assignments,
+// groups, groups/delta), served by one http.Handler.
 //
 // It exists so that the sync engine and the gateway can be tested end to end
 // against the behaviour that bites in production — PKCE and single-use codes,
 // paging with absolute nextLinks, directory roles mixed into memberOf,
 // limited-information answers and 403s when a permission is missing,
-// throttling with Retry-After — and so that `teamgate dev` can run without a
-// real tenant. The directory can be edited while the tenant is serving.
+// throttling with Retry-After, delta rounds whose tokens expire (410), users
+// disabled or deleted between sign-ins — and so that `teamgate dev` can run
+// without a real tenant. The directory can be edited while the tenant is
+// serving.
 package fakeentra
 
 import (
@@ -37,7 +39,8 @@ type Config struct {
 	PostLogoutRedirectURIs []string
 	// AssignmentRequired makes authorize refuse (AADSTS50105) users who are
 	// not assigned to the app directly or through a group they are a direct
-	// member of.
+	// member of. It sets Directory.AssignmentRequired, which
+	// SetAssignmentRequired changes later.
 	AssignmentRequired bool
 	// AppPermissions are the application permissions granted to the client,
 	// carried as `roles` in app-only tokens. nil means GroupMember.Read.All,
@@ -58,6 +61,8 @@ type Tenant struct {
 	mu       sync.Mutex
 	baseURL  string
 	dir      *dirIndex // replaced, never mutated
+	version  uint64    // counts directory changes; delta tokens name one
+	delta    deltaState
 	perms    []string
 	keys     []*signingKey
 	codes    map[string]*authCode
@@ -83,7 +88,9 @@ func New(cfg Config) (*Tenant, error) {
 	if strings.ContainsAny(cfg.TenantID, "/?#") {
 		errs = append(errs, errors.New("TenantID must not contain '/', '?' or '#'"))
 	}
-	dir, err := indexDirectory(cfg.Directory.clone())
+	d := cfg.Directory.clone()
+	d.AssignmentRequired = d.AssignmentRequired || cfg.AssignmentRequired
+	dir, err := indexDirectory(d)
 	if err != nil {
 		errs = append(errs, err)
 	}
@@ -113,6 +120,7 @@ func New(cfg Config) (*Tenant, error) {
 		refresh: map[string]*refreshGrant{},
 		latency: map[string]time.Duration{},
 		calls:   map[string]int{},
+		delta:   deltaState{pageSize: defaultDeltaPageSize, states: map[uint64]*dirIndex{}},
 	}, nil
 }
 

@@ -115,11 +115,25 @@ func (t *Tenant) grantAuthorizationCode(w http.ResponseWriter, r *http.Request) 
 		return
 	}
 	u := t.snapshot().user(ac.userID)
-	if u == nil {
-		writeOAuthError(w, http.StatusBadRequest, "invalid_grant", 50034, "The user account does not exist in the directory.")
+	if !userCanSignIn(w, u) {
 		return
 	}
 	t.issueUserTokens(w, u, ac.scopes, ac.nonce)
+}
+
+// userCanSignIn answers a user grant for an account that was deleted
+// (AADSTS50034) or disabled (AADSTS50057) since the code or refresh token was
+// issued, as Entra does, and reports whether the grant may go on.
+func userCanSignIn(w http.ResponseWriter, u *User) bool {
+	switch {
+	case u == nil:
+		writeOAuthError(w, http.StatusBadRequest, "invalid_grant", 50034, "The user account does not exist in the directory.")
+		return false
+	case u.Disabled:
+		writeOAuthError(w, http.StatusBadRequest, "invalid_grant", 50057, "The user account is disabled.")
+		return false
+	}
+	return true
 }
 
 // pkceMatches checks an S256 verifier against its challenge (RFC 7636).
@@ -151,11 +165,10 @@ func (t *Tenant) grantRefreshToken(w http.ResponseWriter, r *http.Request) {
 	}
 	ix := t.snapshot()
 	u := ix.user(g.userID)
-	if u == nil {
-		writeOAuthError(w, http.StatusBadRequest, "invalid_grant", 50034, "The user account does not exist in the directory.")
+	if !userCanSignIn(w, u) {
 		return
 	}
-	if t.cfg.AssignmentRequired && !ix.isAssigned(u) {
+	if !ix.mayUse(u) {
 		writeOAuthError(w, http.StatusBadRequest, "invalid_grant", 50105, "The signed in user is not assigned to a role for the application.")
 		return
 	}

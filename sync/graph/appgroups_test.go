@@ -176,3 +176,99 @@ func TestAppGroupsWithoutServicePrincipal(t *testing.T) {
 		t.Error("a token was fetched for nothing")
 	}
 }
+
+func TestAppAssignments(t *testing.T) {
+	ft := newFakeTenant(t)
+	col := &collection{t: t, items: appAssignments(), maxPage: 100}
+	ft.Graph.Handle("GET /v1.0/servicePrincipals/"+testSP+"/appRoleAssignedTo", col)
+	ft.SetAssignmentRequired(true)
+	env := newTestEnv(t, ft, func(c *Config) { c.AppGroupsTTL = time.Minute })
+	start := env.clock.Now()
+
+	a, err := env.AppAssignments(t.Context(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantUsers := []string{"u-0", "u-10", "u-100", "u-110", "u-120", "u-130", "u-140", "u-20", "u-30", "u-40", "u-50", "u-60", "u-70", "u-80", "u-90"}
+	if len(a.Groups) != 150 || !slices.Equal(a.UserIDs, wantUsers) || !a.AssignmentRequired || !a.FetchedAt.Equal(start) {
+		t.Fatalf("got %d groups, users %v, required %v, at %v", len(a.Groups), a.UserIDs, a.AssignmentRequired, a.FetchedAt)
+	}
+	reqs := ft.Requests()
+	if last := reqs[len(reqs)-1]; last != "/v1.0/servicePrincipals/"+testSP+"?$select=appRoleAssignmentRequired" {
+		t.Errorf("last request = %s", last)
+	}
+	a.UserIDs[0] = "changed by caller" // must not reach the cache
+
+	// AppGroupsAt shares the cache: no request.
+	before := len(ft.Requests())
+	groups, at, err := env.AppGroupsAt(t.Context())
+	if err != nil || len(groups) != 150 || !at.Equal(start) || len(ft.Requests()) != before {
+		t.Fatalf("AppGroupsAt: %d groups at %v, %v; %d requests after %d", len(groups), at, err, len(ft.Requests()), before)
+	}
+
+	// Graph changes; the cache does not see it until fresh is asked for.
+	ft.SetAssignmentRequired(false)
+	env.clock.Advance(10 * time.Second)
+	if a, _ := env.AppAssignments(t.Context(), false); !a.AssignmentRequired || a.UserIDs[0] != "u-0" {
+		t.Fatalf("cached answer changed: %+v", a.UserIDs[:1])
+	}
+	fresh, err := env.AppAssignments(t.Context(), true)
+	if err != nil || fresh.AssignmentRequired || !fresh.FetchedAt.Equal(start.Add(10*time.Second)) || col.Pages() != 4 {
+		t.Fatalf("fresh: required %v at %v after %d pages, %v", fresh.AssignmentRequired, fresh.FetchedAt, col.Pages(), err)
+	}
+	// The fresh answer refreshed the cache for everyone.
+	if a, _ := env.AppAssignments(t.Context(), false); a.AssignmentRequired || col.Pages() != 4 {
+		t.Errorf("after a fresh fetch the cache says required=%v (%d pages)", a.AssignmentRequired, col.Pages())
+	}
+	if _, at, _ := env.AppGroupsAt(t.Context()); !at.Equal(start.Add(10 * time.Second)) {
+		t.Errorf("AppGroupsAt after a fresh fetch: at %v", at)
+	}
+}
+
+func TestAppAssignmentsServicePrincipalErrors(t *testing.T) {
+	tests := []struct {
+		name     string
+		answer   func(w http.ResponseWriter, r *http.Request)
+		wantPerm bool
+	}{
+		{name: "403", answer: status(http.StatusForbidden, "Authorization_RequestDenied"), wantPerm: true},
+		{name: "flag missing", answer: func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, http.StatusOK, map[string]any{"id": testSP})
+		}},
+		{name: "flag null", answer: func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, http.StatusOK, map[string]any{"appRoleAssignmentRequired": nil})
+		}},
+		{name: "flag in another case", answer: func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, http.StatusOK, map[string]any{"AppRoleAssignmentRequired": true})
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ft := newFakeTenant(t)
+			ft.SetServicePrincipalFunc(tt.answer)
+			ft.Graph.Handle("GET /v1.0/servicePrincipals/{id}/appRoleAssignedTo", &collection{t: t, items: appAssignments(), maxPage: 999})
+			env := newTestEnv(t, ft, nil)
+			_, err := env.AppAssignments(t.Context(), false)
+			var pe *PermissionError
+			if err == nil || errors.As(err, &pe) != tt.wantPerm {
+				t.Fatalf("err = %v, want an error (PermissionError: %v)", err, tt.wantPerm)
+			}
+			if tt.wantPerm && pe.Permission != PermApplicationReadAll {
+				t.Errorf("PermissionError names %s", pe.Permission)
+			}
+			if _, err := env.AppGroups(t.Context()); err == nil {
+				t.Error("AppGroups succeeded from a cached failure")
+			}
+		})
+	}
+}
+
+func TestAppAssignmentsWithoutServicePrincipal(t *testing.T) {
+	ft := newFakeTenant(t)
+	env := newTestEnv(t, ft, func(c *Config) { c.ServicePrincipalID = "" })
+	for _, fresh := range []bool{false, true} {
+		if _, err := env.AppAssignments(t.Context(), fresh); !errors.Is(err, ErrNoServicePrincipal) {
+			t.Errorf("fresh=%v: %v, want ErrNoServicePrincipal", fresh, err)
+		}
+	}
+}

@@ -29,21 +29,22 @@ type Client struct {
 	observe func(RequestEvent)
 
 	// flights lets concurrent callers share one token fetch ("token") and
-	// one app-groups fetch ("appGroups").
+	// one app-assignments fetch ("appAssignments", or "appAssignmentsFresh"
+	// for callers that bypass the cache).
 	flights singleflight.Group
 
 	mu        sync.Mutex
 	token     string
-	refreshAt time.Time // when the cached token must be replaced
-	app       []Group
-	appAt     time.Time // when the cached app groups were fetched
+	refreshAt time.Time      // when the cached token must be replaced
+	app       AppAssignments // cached; app.FetchedAt says when it was fetched
 	appValid  bool
 }
 
 // RequestEvent describes one HTTP attempt, for metrics.
 type RequestEvent struct {
 	// Endpoint is a low-cardinality label: token, memberOf,
-	// transitiveMemberOf, user or appRoleAssignedTo.
+	// transitiveMemberOf, user, appRoleAssignedTo, servicePrincipal,
+	// groupsDelta, members or transitiveMembers.
 	Endpoint  string
 	Status    int  // HTTP status; 0 when the attempt got no answer
 	Attempt   int  // 1 for the first try of a request
@@ -108,7 +109,8 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	return c, nil
 }
 
-// HasServicePrincipal reports whether AppGroups can be called.
+// HasServicePrincipal reports whether AppGroups and AppAssignments can be
+// called.
 func (c *Client) HasServicePrincipal() bool { return c.cfg.ServicePrincipalID != "" }
 
 // sleepContext waits d or until ctx is done.

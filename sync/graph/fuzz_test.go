@@ -46,12 +46,116 @@ func FuzzParsePage(f *testing.F) {
 		}
 		// What was parsed is what the JSON says: decoding it generically
 		// finds a value array of the same length and the same nextLink.
-		var generic map[string]any
-		if json.Unmarshal(body, &generic) != nil {
-			t.Fatal("parsePage accepted a body encoding/json rejects")
+		generic, err := decodeGeneric(body)
+		if err != nil {
+			t.Fatalf("parsePage accepted a body encoding/json rejects: %v", err)
 		}
 		if next, _ := generic["@odata.nextLink"].(string); next != p.NextLink {
 			t.Errorf("nextLink %q, body says %q", p.NextLink, next)
+		}
+	})
+}
+
+// decodeGeneric decodes a JSON object as encoding/json would, except that
+// numbers stay json.Number: parsers that skip a member must not be blamed
+// for a number too large for float64 in it.
+func decodeGeneric(body []byte) (map[string]any, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var v map[string]any
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, errors.New("data after the object")
+	}
+	return v, nil
+}
+
+func FuzzParseDeltaPage(f *testing.F) {
+	seeds := []string{
+		`{"value":[]}`,
+		`{"@odata.context":"x","value":[{"id":"g","displayName":"G","members@delta":[{"@odata.type":"#microsoft.graph.user","id":"u"}]}],"@odata.nextLink":"https://graph.microsoft.com/v1.0/groups/delta?$skiptoken=a"}`,
+		`{"value":[{"id":"g","members@delta":[{"@odata.type":"#microsoft.graph.user","id":"u","@removed":{"reason":"deleted"}}]}],"@odata.deltaLink":"https://graph.microsoft.com/v1.0/groups/delta?$deltatoken=b"}`,
+		`{"value":[{"id":"g","@removed":{"reason":"changed"}}],"@odata.deltaLink":"d"}`,
+		`{"value":[{"id":"g","@removed":null,"displayName":null,"members@delta":null}]}`,
+		`{"value":[{"id":"g","@REMOVED":{"reason":"deleted"},"Members@Delta":[{"id":"u"}]}]}`,
+		`{"value":[{"id":"g","@removed":"yes"}]}`,
+		`{"value":[{"id":"g","members@delta":[{"@odata.type":"#microsoft.graph.group"}]}]}`,
+		`{"value":[{"id":"g","members@delta":{}}]}`,
+		`{"value":[{"id":"g"},{"id":"G","displayName":"upper"}]}`,
+		`{"value":[null]}`,
+		`{"value":[{"id":""}]}`,
+		`{"value":[],"@odata.deltaLink":5}`,
+		`{"value":[],"x":1e400}`,
+		`{"Value":[]}`,
+		`null`,
+		``,
+	}
+	for _, s := range seeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		p, err := parseDeltaPage(body)
+		if err != nil {
+			if len(p.Items) != 0 || p.NextLink != "" || p.DeltaLink != "" {
+				t.Errorf("error %v with a non-empty page", err)
+			}
+			return
+		}
+		if p.Items == nil {
+			t.Fatal("success without a value array")
+		}
+		generic, err := decodeGeneric(body)
+		if err != nil {
+			t.Fatalf("parseDeltaPage accepted a body encoding/json rejects: %v", err)
+		}
+		values, ok := generic["value"].([]any)
+		if !ok || len(values) != len(p.Items) {
+			t.Fatalf("%d items, body's value is %v", len(p.Items), generic["value"])
+		}
+		for _, link := range []struct{ key, got string }{{"@odata.nextLink", p.NextLink}, {"@odata.deltaLink", p.DeltaLink}} {
+			if want, _ := generic[link.key].(string); want != link.got {
+				t.Errorf("%s %q, body says %q", link.key, link.got, want)
+			}
+		}
+		ids := map[string]bool{}
+		for i, v := range values {
+			obj, ok := v.(map[string]any)
+			it := p.Items[i]
+			if !ok || it.ID == "" || obj["id"] != it.ID {
+				t.Fatalf("item %d: %+v from %v", i, it, v)
+			}
+			ids[strings.ToLower(it.ID)] = true
+			if (obj["@removed"] != nil) != it.Removed {
+				t.Errorf("item %d: Removed %v from %v", i, it.Removed, obj)
+			}
+			name, isString := obj["displayName"].(string)
+			if isString != (it.DisplayName != nil) || (isString && *it.DisplayName != name) {
+				t.Errorf("item %d: DisplayName %v from %v", i, it.DisplayName, obj)
+			}
+			members, _ := obj["members@delta"].([]any)
+			if len(members) != len(it.Members) {
+				t.Fatalf("item %d: %d members from %v", i, len(it.Members), obj)
+			}
+			for j, mv := range members {
+				m, _ := mv.(map[string]any)
+				if dm := it.Members[j]; dm.ID == "" || m["id"] != dm.ID || (m["@removed"] != nil) != dm.Removed {
+					t.Errorf("item %d member %d: %+v from %v", i, j, dm, mv)
+				}
+			}
+		}
+		// Merging keeps one change per group, never more, never fewer.
+		var m deltaMerge
+		m.add(p.Items)
+		changes := m.result()
+		if len(changes) != len(ids) {
+			t.Fatalf("%d changes for %d distinct groups", len(changes), len(ids))
+		}
+		for _, c := range changes {
+			if !ids[strings.ToLower(c.ID)] {
+				t.Fatalf("change for unknown group %q", c.ID)
+			}
 		}
 	})
 }

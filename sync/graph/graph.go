@@ -1,6 +1,7 @@
 // Package graph is a small Microsoft Graph client (no SDK) for what teamgate's
-// sync needs: a user's groups and the groups assigned to the Enterprise App,
-// with app-only tokens, paging, bounded retries and typed errors.
+// sync needs: a user's profile and groups, the Enterprise App's assignments,
+// and /groups/delta rounds for background reconciliation, with app-only
+// tokens, paging, bounded retries and typed errors.
 package graph
 
 import (

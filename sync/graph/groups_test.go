@@ -155,15 +155,20 @@ func TestNextLinkMustStayOnGraph(t *testing.T) {
 }
 
 func TestUser(t *testing.T) {
+	yes, no := true, false
 	tests := []struct {
 		name string
 		body map[string]any
 		want UserProfile
 	}{
-		{name: "full", body: map[string]any{"id": "u-1", "displayName": "Ada", "mail": "Ada@contoso.com", "userPrincipalName": "ada@contoso.com"},
-			want: UserProfile{ID: "u-1", DisplayName: "Ada", Mail: "Ada@contoso.com", UserPrincipalName: "ada@contoso.com"}},
-		{name: "no mailbox", body: map[string]any{"id": "u-1", "displayName": "Bob", "mail": nil, "userPrincipalName": "bob@contoso.com"},
-			want: UserProfile{ID: "u-1", DisplayName: "Bob", UserPrincipalName: "bob@contoso.com"}},
+		{name: "full", body: map[string]any{"id": "u-1", "displayName": "Ada", "mail": "Ada@contoso.com", "userPrincipalName": "ada@contoso.com", "accountEnabled": true},
+			want: UserProfile{ID: "u-1", DisplayName: "Ada", Mail: "Ada@contoso.com", UserPrincipalName: "ada@contoso.com", AccountEnabled: &yes}},
+		{name: "no mailbox", body: map[string]any{"id": "u-1", "displayName": "Bob", "mail": nil, "userPrincipalName": "bob@contoso.com", "accountEnabled": true},
+			want: UserProfile{ID: "u-1", DisplayName: "Bob", UserPrincipalName: "bob@contoso.com", AccountEnabled: &yes}},
+		{name: "disabled", body: map[string]any{"id": "u-1", "displayName": "Eve", "userPrincipalName": "eve@contoso.com", "accountEnabled": false},
+			want: UserProfile{ID: "u-1", DisplayName: "Eve", UserPrincipalName: "eve@contoso.com", AccountEnabled: &no}},
+		{name: "accountEnabled withheld", body: map[string]any{"id": "u-1", "displayName": "Kim", "userPrincipalName": "kim@contoso.com"},
+			want: UserProfile{ID: "u-1", DisplayName: "Kim", UserPrincipalName: "kim@contoso.com"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -178,12 +183,82 @@ func TestUser(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if fmt.Sprint(got.AccountEnabled != nil, deref(got.AccountEnabled)) != fmt.Sprint(tt.want.AccountEnabled != nil, deref(tt.want.AccountEnabled)) {
+				t.Errorf("AccountEnabled = %v, want %v", deref(got.AccountEnabled), deref(tt.want.AccountEnabled))
+			}
+			got.AccountEnabled, tt.want.AccountEnabled = nil, nil
 			if got != tt.want {
 				t.Errorf("got %+v, want %+v", got, tt.want)
 			}
-			if query.Get("$select") != "id,displayName,mail,userPrincipalName" {
+			if query.Get("$select") != "id,displayName,mail,userPrincipalName,accountEnabled" {
 				t.Errorf("$select = %q", query.Get("$select"))
 			}
 		})
+	}
+}
+
+func deref[T any](p *T) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+func TestUserNotFound(t *testing.T) {
+	ft := newFakeTenant(t)
+	ft.Graph.HandleFunc("GET /v1.0/users/{id}", func(w http.ResponseWriter, r *http.Request) {
+		if r.PathValue("id") == "gone" {
+			graphError(w, http.StatusNotFound, "Request_ResourceNotFound", "Resource 'gone' does not exist or one of its queried reference-property objects are not present.")
+			return
+		}
+		graphError(w, http.StatusBadRequest, "Request_BadRequest", "Invalid object identifier.")
+	})
+	env := newTestEnv(t, ft, nil)
+	_, err := env.User(t.Context(), "gone")
+	var ae *APIError
+	if !errors.Is(err, ErrUserNotFound) || !errors.As(err, &ae) || ae.Status != http.StatusNotFound || errors.Is(err, ErrUnavailable) {
+		t.Fatalf("404: %v, want ErrUserNotFound wrapping the *APIError", err)
+	}
+	if _, err := env.User(t.Context(), "bad"); errors.Is(err, ErrUserNotFound) || !errors.As(err, &ae) || ae.Status != http.StatusBadRequest {
+		t.Fatalf("400: %v, want a plain *APIError", err)
+	}
+}
+
+func TestGroupMembers(t *testing.T) {
+	items := []any{
+		member("user", "u-1"), member("group", "g-2"), member("user", "u-1"), // listed twice: kept once
+		map[string]any{"@odata.type": "#microsoft.graph.device", "id": "d-1"},
+	}
+	for _, nested := range []bool{false, true} {
+		rel := "members"
+		if nested {
+			rel = "transitiveMembers"
+		}
+		t.Run(rel, func(t *testing.T) {
+			ft := newFakeTenant(t)
+			col := &collection{t: t, items: items, maxPage: 2}
+			ft.Graph.Handle("GET /v1.0/groups/{id}/"+rel, col)
+			env := newTestEnv(t, ft, func(c *Config) { c.NestedGroups = nested })
+			got, err := env.GroupMembers(t.Context(), "g-1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(got) != "[{u-1 user} {g-2 group} {d-1 device}]" || col.Pages() != 2 {
+				t.Errorf("got %v in %d pages", got, col.Pages())
+			}
+			if first := ft.Requests()[0]; first != "/v1.0/groups/g-1/"+rel+"?$select=id&$top=999" {
+				t.Errorf("first request = %s", first)
+			}
+		})
+	}
+	ft := newFakeTenant(t)
+	ft.Graph.HandleFunc("GET /v1.0/groups/{id}/members", status(http.StatusForbidden, "Authorization_RequestDenied"))
+	env := newTestEnv(t, ft, nil)
+	var pe *PermissionError
+	if _, err := env.GroupMembers(t.Context(), "g-1"); !errors.As(err, &pe) || pe.Permission != PermGroupMemberReadAll {
+		t.Errorf("403: %v", err)
+	}
+	if _, err := env.GroupMembers(t.Context(), ".."); err == nil {
+		t.Error(`GroupMembers("..") succeeded`)
 	}
 }

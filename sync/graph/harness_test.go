@@ -85,7 +85,9 @@ type fakeTenant struct {
 	issued    []string
 	revoked   map[string]bool
 	forms     []url.Values
-	requests  []string // RequestURI of every authorised Graph request
+	requests  []string         // RequestURI of every authorised Graph request
+	required  bool             // the service principal's appRoleAssignmentRequired
+	spFunc    http.HandlerFunc // replaces the service principal's answer when set
 }
 
 func newFakeTenant(t *testing.T) *fakeTenant {
@@ -94,6 +96,7 @@ func newFakeTenant(t *testing.T) *fakeTenant {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /"+testTenant+"/oauth2/v2.0/token", ft.serveToken)
 	mux.HandleFunc("/v1.0/", ft.serveGraph)
+	ft.Graph.HandleFunc("GET /v1.0/servicePrincipals/{id}", ft.serveServicePrincipal)
 	ft.srv = httptest.NewServer(mux)
 	t.Cleanup(ft.srv.Close)
 	return ft
@@ -140,6 +143,38 @@ func (ft *fakeTenant) serveGraph(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ft.Graph.ServeHTTP(w, r)
+}
+
+// serveServicePrincipal answers the app's service principal, as every
+// app-assignments fetch reads it after appRoleAssignedTo.
+func (ft *fakeTenant) serveServicePrincipal(w http.ResponseWriter, r *http.Request) {
+	if r.PathValue("id") != testSP {
+		graphError(w, http.StatusNotFound, "Request_ResourceNotFound", "Resource does not exist.")
+		return
+	}
+	if sel := r.URL.Query().Get("$select"); sel != "appRoleAssignmentRequired" {
+		ft.t.Errorf("service principal read with $select=%q", sel)
+	}
+	ft.mu.Lock()
+	required, custom := ft.required, ft.spFunc
+	ft.mu.Unlock()
+	if custom != nil {
+		custom(w, r)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"@odata.context": "x", "appRoleAssignmentRequired": required})
+}
+
+func (ft *fakeTenant) SetServicePrincipalFunc(h http.HandlerFunc) {
+	ft.mu.Lock()
+	defer ft.mu.Unlock()
+	ft.spFunc = h
+}
+
+func (ft *fakeTenant) SetAssignmentRequired(required bool) {
+	ft.mu.Lock()
+	defer ft.mu.Unlock()
+	ft.required = required
 }
 
 // Revoke makes Graph refuse every token issued so far.

@@ -109,15 +109,25 @@ func (c *Client) eachPage(ctx context.Context, label, perm, first string, fn fun
 // checkNextLink refuses a nextLink that would carry our bearer token to
 // another host, or that points at the page just read (an endless loop).
 func (c *Client) checkNextLink(link, current string) error {
-	u, err := url.Parse(link)
-	if err != nil {
-		return errors.New("unreadable @odata.nextLink")
-	}
-	if !strings.EqualFold(u.Scheme, c.graph.Scheme) || !strings.EqualFold(u.Host, c.graph.Host) {
-		return fmt.Errorf("@odata.nextLink points to %s://%s, not to the configured graph_url", u.Scheme, u.Host)
+	if err := c.checkLinkHost(link, "@odata.nextLink"); err != nil {
+		return err
 	}
 	if link == current {
 		return errors.New("@odata.nextLink points to the page just read")
+	}
+	return nil
+}
+
+// checkLinkHost refuses a link from an answer or from storage (what names
+// it) unless it is an absolute URL on the configured graph_url's scheme and
+// host: following it sends the bearer token.
+func (c *Client) checkLinkHost(link, what string) error {
+	u, err := url.Parse(link)
+	if err != nil {
+		return fmt.Errorf("unreadable %s", what)
+	}
+	if !strings.EqualFold(u.Scheme, c.graph.Scheme) || !strings.EqualFold(u.Host, c.graph.Host) {
+		return fmt.Errorf("%s points to %s://%s, not to the configured graph_url", what, u.Scheme, u.Host)
 	}
 	return nil
 }

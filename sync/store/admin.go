@@ -46,7 +46,8 @@ func (s *sqlStore) CreateSession(ctx context.Context, sess Session) error {
 	return wrapErr("create session", err)
 }
 
-// Session returns the session if it exists and expires after now.
+// Session returns the session if it exists, expires after now and was not
+// ended by teamgate (EndUserSessions).
 func (s *sqlStore) Session(ctx context.Context, id string, now time.Time) (Session, error) {
 	var row sessionRow
 	if err := s.reader().get(ctx, &row, s.d.q.session, id, s.d.time(now)); err != nil {

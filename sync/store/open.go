@@ -56,6 +56,8 @@ type sqlStore struct {
 	attempts   int
 	// sleep waits between transaction attempts; tests replace it.
 	sleep func(ctx context.Context, d time.Duration) error
+	// leaderScope names the SQLite database for TryLeader (background.go).
+	leaderScope string
 }
 
 // Open connects to the database named by url ("sqlite:PATH" or
@@ -99,6 +101,7 @@ func Open(ctx context.Context, url string, opts ...Option) (Store, error) {
 }
 
 func (s *sqlStore) openSQLite(path string, o options) error {
+	s.leaderScope = s.sqliteLeaderScope(path)
 	const common = "_busy_timeout=10000&_foreign_keys=1"
 	if path == ":memory:" {
 		// Every connection would see its own empty database: use one.

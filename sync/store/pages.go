@@ -53,6 +53,7 @@ type EventQuery struct {
 	UserID       string // "": everyone
 	Outcome      string // "": every outcome
 	ExcludeAdmin bool   // leave out admin changes (a user's own sync history)
+	Kind         string // "": every kind (see SyncEvent.Kind)
 	Limit        int    // 0: 100
 	Offset       int
 }
@@ -238,7 +239,7 @@ func (s *sqlStore) FindSyncEvents(ctx context.Context, q EventQuery) ([]LoggedEv
 		UserEmail   string `db:"user_email"`
 		DisplayName string `db:"user_name"`
 	}
-	err := s.reader().sel(ctx, &rows, s.d.pages().findEvents, q.UserID, q.Outcome, q.ExcludeAdmin, int64(limit), int64(max(q.Offset, 0)))
+	err := s.reader().sel(ctx, &rows, s.d.pages().findEvents, q.UserID, q.Outcome, q.ExcludeAdmin, q.Kind, int64(limit), int64(max(q.Offset, 0)))
 	if err != nil {
 		return nil, wrapErr("find sync events", err)
 	}
@@ -251,7 +252,7 @@ func (s *sqlStore) FindSyncEvents(ctx context.Context, q EventQuery) ([]LoggedEv
 
 func (s *sqlStore) CountSyncEvents(ctx context.Context, q EventQuery) (int, error) {
 	var n int
-	err := s.reader().get(ctx, &n, s.d.pages().countEvents, q.UserID, q.Outcome, q.ExcludeAdmin)
+	err := s.reader().get(ctx, &n, s.d.pages().countEvents, q.UserID, q.Outcome, q.ExcludeAdmin, q.Kind)
 	return n, wrapErr("count sync events", err)
 }
 
@@ -284,7 +285,7 @@ var errNoMembership = fmt.Errorf("no such membership: %w", ErrNotFound)
 // adminChange runs change and records its event in one transaction: two
 // statements besides BEGIN and COMMIT.
 func (s *sqlStore) adminChange(ctx context.Context, op string, e SyncEvent, actor string, change func(runner) error) error {
-	e.Outcome = OutcomeAdmin
+	e.Outcome, e.Kind = OutcomeAdmin, EventAdmin
 	err := s.InTx(ctx, func(tx Tx) error {
 		run := tx.(*sqlTx).run
 		if err := change(run); err != nil {

@@ -42,8 +42,9 @@ func newPagesQueries(dialect string) *pagesQueries {
 	const teamMatch = ` WHERE ($1 = '' OR lower(alias) LIKE $2 ESCAPE '\' OR lower(id) LIKE $2 ESCAPE '\')`
 	const userMatch = ` WHERE ($1 = '' OR lower(email) LIKE $2 ESCAPE '\' OR lower(upn) LIKE $2 ESCAPE '\'` +
 		` OR lower(display_name) LIKE $2 ESCAPE '\' OR lower(id) LIKE $2 ESCAPE '\')`
-	// $1 user id or '', $2 outcome or '', $3 exclude admin changes.
-	const eventMatch = ` WHERE ($1 = '' OR e.user_id = $1) AND ($2 = '' OR e.outcome = $2) AND (NOT $3 OR e.outcome <> 'admin')`
+	// $1 user id or '', $2 outcome or '', $3 exclude admin changes, $4 kind or ''.
+	const eventMatch = ` WHERE ($1 = '' OR e.user_id = $1) AND ($2 = '' OR e.outcome = $2) AND (NOT $3 OR e.outcome <> 'admin')` +
+		` AND ($4 = '' OR e.kind = $4)`
 	const prefsCols = "default_team_id, in_admin_group"
 
 	return &pagesQueries{
@@ -73,9 +74,9 @@ func newPagesQueries(dialect string) *pagesQueries {
 
 		findEvents: "SELECT " + qualify("e", eventCols) + ", e.actor, coalesce(u.email, '') AS user_email, coalesce(u.display_name, '') AS user_name" +
 			" FROM sync_events e LEFT JOIN users u ON u.id = e.user_id" + eventMatch +
-			" ORDER BY e.at DESC, e.id DESC LIMIT $4 OFFSET $5",
+			" ORDER BY e.at DESC, e.id DESC LIMIT $5 OFFSET $6",
 		countEvents: "SELECT count(*) FROM sync_events e" + eventMatch,
-		insertAdminEvent: "INSERT INTO sync_events (user_id, at, teams_created, teams_renamed, teams_unassigned, memberships_added, memberships_removed, duration_ns, outcome, error, actor)" +
-			" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+		insertAdminEvent: "INSERT INTO sync_events (" + eventInsertCols + ", actor)" +
+			" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
 	}
 }

@@ -59,7 +59,7 @@ func (d *dialect) limit(n int) any {
 
 type queries struct {
 	user, users, team, teams, teamMembers, membersOfTeams, allMembers, userTeams string
-	eventsAll, eventsByUser, insertEvent                                         string
+	eventsAll, eventsByUser, eventsByKind, eventsByUserKind, insertEvent         string
 	addManualMembership, removeMembership                                        string
 	createSession, session, deleteSession, deleteExpiredSessions                 string
 
@@ -68,14 +68,19 @@ type queries struct {
 	upsertUser, insertUserIfNew, refreshUser                    string
 	teamsByID, assignedTeamIDs, insertTeams, renameTeams        string
 	setAssigned, userMemberships, addMemberships, removeMembers string
+
+	// background.go: knownUserIDs on the store, lockUser in a Tx.
+	knownUserIDs, lockUser string
 }
 
 const (
-	userCols       = "id, email, upn, display_name, user_role, max_budget, budget_duration, models, created_at, last_login_at"
+	userCols       = "id, email, upn, display_name, user_role, max_budget, budget_duration, models, created_at, last_login_at, validated_at"
 	teamCols       = "id, alias, max_budget, budget_duration, models, tpm_limit, rpm_limit, assigned, created_at, updated_at"
 	membershipCols = "team_id, user_id, role, source, added_at"
-	eventCols      = "id, user_id, at, teams_created, teams_renamed, teams_unassigned, memberships_added, memberships_removed, duration_ns, outcome, error"
+	eventCols      = "id, user_id, at, teams_created, teams_renamed, teams_unassigned, memberships_added, memberships_removed, duration_ns, outcome, error, kind, detail"
 	sessionCols    = "id, user_id, created_at, expires_at"
+	// eventInsertCols are the columns of dialect.eventArgs, in its order.
+	eventInsertCols = "user_id, at, teams_created, teams_renamed, teams_unassigned, memberships_added, memberships_removed, duration_ns, outcome, error, kind, detail"
 )
 
 // qualify prefixes each column of cols with alias.
@@ -124,10 +129,15 @@ func newDialect(name string) *dialect {
 		allMembers:     "SELECT " + membershipCols + " FROM memberships" + order("team_id", "user_id"),
 		userTeams: "SELECT " + qualify("t", teamCols) + " FROM teams t JOIN memberships m ON m.team_id = t.id WHERE m.user_id = $1" +
 			order("t.alias", "t.id"),
-		eventsAll:    "SELECT " + eventCols + " FROM sync_events ORDER BY at DESC, id DESC LIMIT $1",
-		eventsByUser: "SELECT " + eventCols + " FROM sync_events WHERE user_id = $1 ORDER BY at DESC, id DESC LIMIT $2",
-		insertEvent: "INSERT INTO sync_events (user_id, at, teams_created, teams_renamed, teams_unassigned, memberships_added, memberships_removed, duration_ns, outcome, error)" +
-			" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+		// One statement per filter, each with an index of its own
+		// (sync_events_at, _user_at, _kind_at), the kind of a user's events
+		// filtered on the user's index.
+		eventsAll:        "SELECT " + eventCols + " FROM sync_events ORDER BY at DESC, id DESC LIMIT $1",
+		eventsByUser:     "SELECT " + eventCols + " FROM sync_events WHERE user_id = $1 ORDER BY at DESC, id DESC LIMIT $2",
+		eventsByKind:     "SELECT " + eventCols + " FROM sync_events WHERE kind = $1 ORDER BY at DESC, id DESC LIMIT $2",
+		eventsByUserKind: "SELECT " + eventCols + " FROM sync_events WHERE user_id = $1 AND kind = $2 ORDER BY at DESC, id DESC LIMIT $3",
+		insertEvent: "INSERT INTO sync_events (" + eventInsertCols + ")" +
+			" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
 
 		// An admin adding a member makes the membership manual even if
 		// reconcile had already added it, so reconcile will not remove it.
@@ -136,18 +146,20 @@ func newDialect(name string) *dialect {
 		removeMembership: "DELETE FROM memberships WHERE team_id = $1 AND user_id = $2",
 
 		createSession:         "INSERT INTO sessions (" + sessionCols + ") VALUES ($1, $2, $3, $4)",
-		session:               "SELECT " + sessionCols + " FROM sessions WHERE id = $1 AND expires_at > $2",
+		session:               "SELECT " + sessionCols + " FROM sessions WHERE id = $1 AND expires_at > $2 AND ended_reason = ''",
 		deleteSession:         "DELETE FROM sessions WHERE id = $1",
 		deleteExpiredSessions: "DELETE FROM sessions WHERE expires_at <= $1",
 
-		// $1..$8 identity and params, $9 now.
-		upsertUser: "INSERT INTO users (" + userCols + ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)" +
-			" ON CONFLICT (id) DO UPDATE SET email = excluded.email, upn = excluded.upn, display_name = excluded.display_name, last_login_at = excluded.last_login_at" +
+		// $1..$8 identity and params, $9 now (created_at, last_login_at,
+		// validated_at: a sign-in checks the user against Graph).
+		upsertUser: "INSERT INTO users (" + userCols + ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $9)" +
+			" ON CONFLICT (id) DO UPDATE SET email = excluded.email, upn = excluded.upn, display_name = excluded.display_name," +
+			" last_login_at = excluded.last_login_at, validated_at = excluded.validated_at" +
 			// xmax is 0 only on a freshly inserted row version.
 			" RETURNING " + userCols + ", (xmax = 0) AS created",
-		insertUserIfNew: "INSERT INTO users (" + userCols + ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)" +
+		insertUserIfNew: "INSERT INTO users (" + userCols + ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $9)" +
 			" ON CONFLICT (id) DO NOTHING RETURNING id",
-		refreshUser: "UPDATE users SET email = $2, upn = $3, display_name = $4, last_login_at = $5 WHERE id = $1 RETURNING " + userCols,
+		refreshUser: "UPDATE users SET email = $2, upn = $3, display_name = $4, last_login_at = $5, validated_at = $5 WHERE id = $1 RETURNING " + userCols,
 
 		teamsByID:       "SELECT " + teamCols + " FROM teams WHERE " + member("id", 1) + order("id"),
 		assignedTeamIDs: "SELECT id FROM teams WHERE assigned" + order("id"),
@@ -159,6 +171,11 @@ func newDialect(name string) *dialect {
 			" ON CONFLICT (team_id, user_id) DO NOTHING RETURNING team_id",
 		// $1 user, $2 JSON team ids, $3 source.
 		removeMembers: "DELETE FROM memberships WHERE user_id = $1 AND source = $3 AND " + member("team_id", 2) + " RETURNING team_id",
+
+		// $1 ids.
+		knownUserIDs: "SELECT id FROM users WHERE " + member("id", 1) + order("id"),
+		// SQLite: the transaction holds the database's write lock already.
+		lockUser: "SELECT " + userCols + " FROM users WHERE id = $1",
 	}
 
 	if name == DialectPostgres {
@@ -178,6 +195,11 @@ func newDialect(name string) *dialect {
 			" AND alias <> " + alias + ` ORDER BY id COLLATE "C" FOR NO KEY UPDATE)` +
 			" UPDATE teams SET alias = " + alias + ", updated_at = $2" +
 			" WHERE id = ANY(ARRAY(SELECT id FROM locked)) AND alias <> " + alias + " RETURNING id"
+		// FOR NO KEY UPDATE is the lock UpsertUser's ON CONFLICT DO UPDATE
+		// takes, so a re-validation and a sign-in of one user serialize,
+		// while inserts that only reference the user (sessions, manual
+		// memberships: FOR KEY SHARE) do not wait for it.
+		q.lockUser += " FOR NO KEY UPDATE"
 		// $1 JSON ids, $2 assigned, $3 now.
 		q.setAssigned = "WITH locked AS (SELECT id FROM teams WHERE " + member("id", 1) + " AND assigned <> $2" +
 			` ORDER BY id COLLATE "C" FOR NO KEY UPDATE)` +

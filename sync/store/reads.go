@@ -91,7 +91,8 @@ func (s *sqlStore) UserTeams(ctx context.Context, userID string) ([]Team, error)
 	return teams(rows), nil
 }
 
-// SyncEvents returns events newest first (ties broken by id, newest first).
+// SyncEvents returns events newest first (ties broken by id, newest first),
+// of one user and/or one kind when f names them.
 func (s *sqlStore) SyncEvents(ctx context.Context, f EventFilter) ([]SyncEvent, error) {
 	limit := f.Limit
 	if limit <= 0 {
@@ -99,10 +100,15 @@ func (s *sqlStore) SyncEvents(ctx context.Context, f EventFilter) ([]SyncEvent, 
 	}
 	var rows []eventRow
 	var err error
-	if f.UserID == "" {
+	switch {
+	case f.UserID == "" && f.Kind == "":
 		err = s.reader().sel(ctx, &rows, s.d.q.eventsAll, int64(limit))
-	} else {
+	case f.Kind == "":
 		err = s.reader().sel(ctx, &rows, s.d.q.eventsByUser, f.UserID, int64(limit))
+	case f.UserID == "":
+		err = s.reader().sel(ctx, &rows, s.d.q.eventsByKind, f.Kind, int64(limit))
+	default:
+		err = s.reader().sel(ctx, &rows, s.d.q.eventsByUserKind, f.UserID, f.Kind, int64(limit))
 	}
 	if err != nil {
 		return nil, wrapErr("sync events", err)

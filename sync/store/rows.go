@@ -129,13 +129,14 @@ type userRow struct {
 	Models         jsonList `db:"models"`
 	CreatedAt      dbTime   `db:"created_at"`
 	LastLoginAt    dbTime   `db:"last_login_at"`
+	ValidatedAt    dbTime   `db:"validated_at"`
 }
 
 func (r userRow) user() User {
 	return User{
 		ID: r.ID, Email: r.Email, UPN: r.UPN, DisplayName: r.DisplayName,
 		UserRole: r.UserRole, MaxBudget: r.MaxBudget, BudgetDuration: r.BudgetDuration,
-		Models: r.Models, CreatedAt: r.CreatedAt.T, LastLoginAt: r.LastLoginAt.ptr(),
+		Models: r.Models, CreatedAt: r.CreatedAt.T, LastLoginAt: r.LastLoginAt.ptr(), ValidatedAt: r.ValidatedAt.ptr(),
 	}
 }
 
@@ -196,6 +197,8 @@ type eventRow struct {
 	DurationNS         int64    `db:"duration_ns"`
 	Outcome            string   `db:"outcome"`
 	Error              string   `db:"error"`
+	Kind               string   `db:"kind"`
+	Detail             string   `db:"detail"`
 }
 
 func (r eventRow) event() SyncEvent {
@@ -203,7 +206,7 @@ func (r eventRow) event() SyncEvent {
 		ID: r.ID, UserID: r.UserID, At: r.At.T,
 		TeamsCreated: r.TeamsCreated, TeamsRenamed: r.TeamsRenamed, TeamsUnassigned: r.TeamsUnassigned,
 		MembershipsAdded: r.MembershipsAdded, MembershipsRemoved: r.MembershipsRemoved,
-		Duration: time.Duration(r.DurationNS), Outcome: r.Outcome, Error: r.Error,
+		Duration: time.Duration(r.DurationNS), Outcome: r.Outcome, Error: r.Error, Kind: r.Kind, Detail: r.Detail,
 	}
 }
 
@@ -233,12 +236,17 @@ func jsonText(v any) (string, error) {
 	return string(b), err
 }
 
-// eventArgs are the parameters of insertEvent.
+// eventArgs are the parameters of insertEvent (eventInsertCols). An empty
+// Kind is stored as EventSignIn.
 func (d *dialect) eventArgs(e SyncEvent) []any {
+	kind := e.Kind
+	if kind == "" {
+		kind = EventSignIn
+	}
 	return []any{
 		e.UserID, d.time(e.At),
 		jsonList(e.TeamsCreated), jsonList(e.TeamsRenamed), jsonList(e.TeamsUnassigned),
 		jsonList(e.MembershipsAdded), jsonList(e.MembershipsRemoved),
-		int64(e.Duration), e.Outcome, e.Error,
+		int64(e.Duration), e.Outcome, e.Error, kind, e.Detail,
 	}
 }

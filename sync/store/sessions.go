@@ -12,13 +12,18 @@ type SessionActivity struct {
 	// recorded. Writers record it at most every few minutes, so it may lag
 	// the true last request by that much.
 	LastSeenAt time.Time
+	// EndedReason is non-empty when teamgate ended the session (see
+	// EndUserSessions); ActiveSession still returns such a session until
+	// it expires, so the gateway can tell the user why.
+	EndedReason string
 }
 
 // SessionLifecycleStore is what idle timeouts and "sign out everywhere"
 // need (migration 0005 adds sessions.last_seen_at).
 type SessionLifecycleStore interface {
-	// ActiveSession is Session plus LastSeenAt, in one statement; it
-	// returns ErrNotFound for an unknown or expired (at now) session.
+	// ActiveSession is Session plus LastSeenAt and EndedReason, in one
+	// statement; it returns ErrNotFound for an unknown or expired (at now)
+	// session, but returns an ended one (EndedReason set).
 	ActiveSession(ctx context.Context, id string, now time.Time) (SessionActivity, error)
 	// TouchSession records a request of the session at at. It only moves
 	// last_seen_at forward (concurrent replicas cannot move it back) and is
@@ -31,7 +36,7 @@ type SessionLifecycleStore interface {
 
 // One statement each, the same text on both dialects.
 const (
-	activeSession = "SELECT " + sessionCols + ", coalesce(last_seen_at, created_at) AS last_seen_at" +
+	activeSession = "SELECT " + sessionCols + ", coalesce(last_seen_at, created_at) AS last_seen_at, ended_reason" +
 		" FROM sessions WHERE id = $1 AND expires_at > $2"
 	touchSession       = "UPDATE sessions SET last_seen_at = $2 WHERE id = $1 AND (last_seen_at IS NULL OR last_seen_at < $2)"
 	deleteUserSessions = "DELETE FROM sessions WHERE user_id = $1"
@@ -39,7 +44,8 @@ const (
 
 type sessionActivityRow struct {
 	sessionRow
-	LastSeenAt dbTime `db:"last_seen_at"`
+	LastSeenAt  dbTime `db:"last_seen_at"`
+	EndedReason string `db:"ended_reason"`
 }
 
 // ActiveSession returns the session and its last recorded request.
@@ -49,8 +55,9 @@ func (s *sqlStore) ActiveSession(ctx context.Context, id string, now time.Time) 
 		return SessionActivity{}, wrapErr("active session", err)
 	}
 	return SessionActivity{
-		Session:    Session{ID: row.ID, UserID: row.UserID, CreatedAt: row.CreatedAt.T, ExpiresAt: row.ExpiresAt.T},
-		LastSeenAt: row.LastSeenAt.T,
+		Session:     Session{ID: row.ID, UserID: row.UserID, CreatedAt: row.CreatedAt.T, ExpiresAt: row.ExpiresAt.T},
+		LastSeenAt:  row.LastSeenAt.T,
+		EndedReason: row.EndedReason,
 	}, nil
 }
 

@@ -38,6 +38,9 @@ type User struct {
 	Models         []string   `json:"models"`
 	CreatedAt      time.Time  `json:"created_at"`
 	LastLoginAt    *time.Time `json:"last_login_at"`
+	// ValidatedAt is when the user was last checked against Graph (at
+	// sign-in or by re-validation); nil if never.
+	ValidatedAt *time.Time `json:"validated_at"`
 }
 
 // UserIdentity is what a sign-in tells us about a user; these fields are
@@ -89,6 +92,14 @@ type Membership struct {
 	AddedAt time.Time `json:"added_at"`
 }
 
+// SyncEvent kinds: what started a reconcile.
+const (
+	EventSignIn     = "signin" // the default when Kind is empty
+	EventBackground = "background"
+	EventRevalidate = "revalidate"
+	EventAdmin      = "admin" // an admin's change to a team's members (outcome OutcomeAdmin)
+)
+
 // SyncEvent records one reconcile: who, when, what changed, how it ended.
 type SyncEvent struct {
 	ID                 int64         `json:"id"`
@@ -102,6 +113,8 @@ type SyncEvent struct {
 	Duration           time.Duration `json:"duration_ns"`
 	Outcome            string        `json:"outcome"` // "ok" or "error"
 	Error              string        `json:"error,omitempty"`
+	Kind               string        `json:"kind"` // Event*; stored as EventSignIn when empty
+	Detail             string        `json:"detail,omitempty"`
 }
 
 // Session is a server-side sign-in session. ID is the SHA-256 (hex) of the
@@ -123,6 +136,7 @@ type TeamFilter struct {
 // EventFilter selects sync events, newest first.
 type EventFilter struct {
 	UserID string // empty: everyone
+	Kind   string // empty: every kind
 	Limit  int    // 0: 100
 }
 
@@ -158,7 +172,8 @@ type Store interface {
 	RemoveMembership(ctx context.Context, teamID, userID string) error
 
 	CreateSession(ctx context.Context, s Session) error
-	// Session returns ErrNotFound for an unknown or expired (at now) session.
+	// Session returns ErrNotFound for an unknown or expired (at now)
+	// session, and for one teamgate ended (see EndUserSessions).
 	Session(ctx context.Context, id string, now time.Time) (Session, error)
 	DeleteSession(ctx context.Context, id string) error
 	DeleteExpiredSessions(ctx context.Context, now time.Time) (int64, error)
@@ -177,14 +192,17 @@ type Store interface {
 	PagesStore
 	// SessionLifecycleStore: idle tracking and sign-out everywhere (sessions.go).
 	SessionLifecycleStore
+	// BackgroundStore: background sync and session re-validation (background.go).
+	BackgroundStore
 }
 
 // Tx is what a reconcile does inside its transaction. Every method issues a
 // constant number of statements, independent of the length of its inputs.
 type Tx interface {
 	// UpsertUser inserts the user with params, or refreshes the identity
-	// fields and last_login_at of an existing one (params untouched). It
-	// takes the user's row lock, so two reconciles of one user serialize.
+	// fields, last_login_at and validated_at of an existing one (params
+	// untouched). It takes the user's row lock, so two reconciles of one
+	// user serialize.
 	UpsertUser(ctx context.Context, id UserIdentity, params UserParams, now time.Time) (u User, created bool, err error)
 	// TeamsByID returns the teams among ids that exist.
 	TeamsByID(ctx context.Context, ids []string) ([]Team, error)
@@ -211,4 +229,6 @@ type Tx interface {
 	EnqueueOutbox(ctx context.Context, ops []OutboxOp, now time.Time) ([]int64, error)
 	// PagesTx: the administrators-group flag (pages.go).
 	PagesTx
+	// BackgroundTx: re-validating a known user (background.go).
+	BackgroundTx
 }

@@ -17,6 +17,14 @@ func TestConformance(t *testing.T) {
 	}
 }
 
+func TestReplicaConformance(t *testing.T) {
+	for _, backend := range storetest.Backends() {
+		t.Run(backend, func(t *testing.T) {
+			storetest.RunReplicaConformance(t, func(t *testing.T, n int) []store.Store { return storetest.Replicas(t, backend, n) })
+		})
+	}
+}
+
 // storetest.New migrates an empty database; running Migrate again must
 // change nothing and keep the data.
 func TestMigrateTwiceIsNoOp(t *testing.T) {

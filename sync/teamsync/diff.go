@@ -23,6 +23,14 @@ type Observed struct {
 	// overwrite a team changed before this instant, so a stale cached list
 	// cannot undo a newer change another sign-in already applied.
 	AppFetchedAt time.Time
+	// Known are groups freshly read from Graph that say nothing about the
+	// user (the background job's delta query): their names rename existing
+	// teams, and with AppScoped they override the app list's names. They
+	// never create a team.
+	Known []graph.Group
+	// Deleted are groups Graph reported deleted: they manage no team any
+	// more, so an assigned team of theirs is unassigned.
+	Deleted []string
 }
 
 // Current is the database state the diff is computed against, read inside
@@ -65,13 +73,32 @@ func Diff(obs Observed, cur Current, defaults store.TeamParams) Plan {
 		fresh bool
 	}
 	managed := map[string]source{}
+	plan := Plan{Rename: map[string]string{}}
 	if obs.AppScoped {
 		for _, g := range obs.AppGroups {
 			managed[g.ID] = source{name: g.DisplayName}
 		}
 	}
+	deleted := make(map[string]bool, len(obs.Deleted))
+	for _, id := range obs.Deleted {
+		deleted[id] = true
+		delete(managed, id)
+	}
+	for _, g := range obs.Known {
+		if deleted[g.ID] {
+			continue
+		}
+		if _, ok := managed[g.ID]; ok {
+			managed[g.ID] = source{name: g.DisplayName, fresh: true}
+		} else if t, ok := cur.Teams[g.ID]; ok && !obs.AppScoped && t.Alias != g.DisplayName {
+			plan.Rename[g.ID] = g.DisplayName
+		}
+	}
 	desired := map[string]bool{}
 	for _, g := range obs.UserGroups {
+		if deleted[g.ID] {
+			continue
+		}
 		if obs.AppScoped {
 			if _, ok := managed[g.ID]; !ok {
 				continue // the user's group is not assigned to the app
@@ -81,7 +108,6 @@ func Diff(obs Observed, cur Current, defaults store.TeamParams) Plan {
 		desired[g.ID] = true
 	}
 
-	plan := Plan{Rename: map[string]string{}}
 	for id, src := range managed {
 		t, exists := cur.Teams[id]
 		if !exists {
@@ -103,6 +129,13 @@ func Diff(obs Observed, cur Current, defaults store.TeamParams) Plan {
 		}
 		if !t.Assigned && trusted {
 			plan.Assign = append(plan.Assign, id)
+		}
+	}
+	if !obs.AppScoped {
+		for _, id := range obs.Deleted {
+			if t, ok := cur.Teams[id]; ok && t.Assigned {
+				plan.Unassign = append(plan.Unassign, id)
+			}
 		}
 	}
 	if obs.AppScoped {
@@ -155,6 +188,12 @@ func referencedTeams(obs Observed, memberships []store.Membership, assigned []st
 	}
 	for _, g := range obs.AppGroups {
 		add(g.ID)
+	}
+	for _, g := range obs.Known {
+		add(g.ID)
+	}
+	for _, id := range obs.Deleted {
+		add(id)
 	}
 	for _, m := range memberships {
 		add(m.TeamID)

@@ -115,7 +115,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, id Identity) (Result, error)
 	obs, profile, err := r.observe(ctx, id.UserID)
 	if err != nil {
 		err = &Error{Stage: StageGraph, Err: err}
-		r.recordFailure(ctx, id.UserID, start, err)
+		r.recordFailure(ctx, id.UserID, store.EventSignIn, start, err)
 		return Result{}, err
 	}
 	ident := store.UserIdentity{
@@ -153,7 +153,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, id Identity) (Result, error)
 	})
 	if err != nil {
 		err = &Error{Stage: StageDatabase, Err: err}
-		r.recordFailure(ctx, id.UserID, start, err)
+		r.recordFailure(ctx, id.UserID, store.EventSignIn, start, err)
 		return Result{}, err
 	}
 	r.log.LogAttrs(ctx, slog.LevelInfo, "reconciled",
@@ -195,13 +195,8 @@ func (r *Reconciler) observe(ctx context.Context, userID string) (Observed, grap
 	if err := g.Wait(); err != nil {
 		return Observed{}, graph.UserProfile{}, err
 	}
-	for _, grp := range append(obs.UserGroups, obs.AppGroups...) {
-		if grp.ID == "" || strings.TrimSpace(grp.DisplayName) == "" {
-			// Graph answered without names: never create a team called "".
-			return Observed{}, graph.UserProfile{}, &graph.PermissionError{
-				Permission: graph.PermGroupMemberReadAll, Endpoint: "groups", Status: 200,
-			}
-		}
+	if err := checkNames(obs); err != nil {
+		return Observed{}, graph.UserProfile{}, err
 	}
 	return obs, profile, nil
 }
@@ -267,14 +262,16 @@ func apply(ctx context.Context, tx store.Tx, p Plan, userID string, now time.Tim
 	return c, nil
 }
 
-func (r *Reconciler) recordFailure(ctx context.Context, userID string, start time.Time, cause error) {
+func (r *Reconciler) recordFailure(ctx context.Context, userID, kind string, start time.Time, cause error) {
 	d := r.now().Sub(start)
 	r.log.LogAttrs(ctx, slog.LevelError, "reconcile failed",
-		slog.String("user_id", userID), slog.Duration("duration", d), slog.String("error", cause.Error()))
+		slog.String("user_id", userID), slog.String("kind", kind), slog.Duration("duration", d), slog.String("error", cause.Error()))
 	// The request context may be what failed; the event still deserves a try.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if err := r.st.RecordSyncEvent(ctx, event(userID, start, d, Changes{}, cause)); err != nil {
+	e := event(userID, start, d, Changes{}, cause)
+	e.Kind = kind
+	if err := r.st.RecordSyncEvent(ctx, e); err != nil {
 		r.log.LogAttrs(ctx, slog.LevelWarn, "could not record failed sync event",
 			slog.String("user_id", userID), slog.String("error", err.Error()))
 	}

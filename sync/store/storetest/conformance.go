@@ -32,6 +32,7 @@ func RunConformance(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"OutboxConcurrency", outboxConcurrencyTests},
 		{"Pages", pagesTests},
 		{"SessionLifecycle", sessionLifecycleTests},
+		{"Background", backgroundTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
@@ -146,6 +147,17 @@ func sameTime(t *testing.T, what string, got, want time.Time) {
 	}
 }
 
+// sameTimePtr compares optional instants (nil: never).
+func sameTimePtr(t *testing.T, what string, got, want *time.Time) {
+	t.Helper()
+	switch {
+	case (got == nil) != (want == nil):
+		t.Errorf("%s = %v, want %v", what, got, want)
+	case got != nil:
+		sameTime(t, what, *got, *want)
+	}
+}
+
 // equalTeam compares every field (times as instants).
 func equalTeam(t *testing.T, got, want store.Team) {
 	t.Helper()
@@ -160,13 +172,10 @@ func equalTeam(t *testing.T, got, want store.Team) {
 func equalUser(t *testing.T, got, want store.User) {
 	t.Helper()
 	sameTime(t, "user "+want.ID+" CreatedAt", got.CreatedAt, want.CreatedAt)
-	switch {
-	case (got.LastLoginAt == nil) != (want.LastLoginAt == nil):
-		t.Errorf("user %s LastLoginAt = %v, want %v", want.ID, got.LastLoginAt, want.LastLoginAt)
-	case got.LastLoginAt != nil:
-		sameTime(t, "user "+want.ID+" LastLoginAt", *got.LastLoginAt, *want.LastLoginAt)
-	}
+	sameTimePtr(t, "user "+want.ID+" LastLoginAt", got.LastLoginAt, want.LastLoginAt)
+	sameTimePtr(t, "user "+want.ID+" ValidatedAt", got.ValidatedAt, want.ValidatedAt)
 	got.CreatedAt, want.CreatedAt, got.LastLoginAt, want.LastLoginAt = time.Time{}, time.Time{}, nil, nil
+	got.ValidatedAt, want.ValidatedAt = nil, nil
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("user = %s, want %s", dump(got), dump(want))
 	}

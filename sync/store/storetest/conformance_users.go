@@ -41,7 +41,7 @@ func testUpsertUserCreates(t *testing.T, s store.Store) {
 	want := store.User{
 		ID: "u1", Email: id.Email, UPN: id.UPN, DisplayName: id.DisplayName,
 		UserRole: "internal_user", MaxBudget: ptr(10.5), BudgetDuration: "30d", Models: []string{"gpt-4o", "o3"},
-		CreatedAt: at(0), LastLoginAt: ptr(at(0)),
+		CreatedAt: at(0), LastLoginAt: ptr(at(0)), ValidatedAt: ptr(at(0)),
 	}
 	equalUser(t, u, want)
 	got, err := s.User(t.Context(), "u1")
@@ -64,7 +64,7 @@ func testUpsertUserRefreshes(t *testing.T, s store.Store) {
 	want := store.User{
 		ID: "u1", Email: "new@example.com", UPN: "new@example.onmicrosoft.com", DisplayName: "New Name",
 		UserRole: "internal_user", MaxBudget: ptr(10.0), BudgetDuration: "30d", Models: []string{"gpt-4o"},
-		CreatedAt: at(0), LastLoginAt: ptr(at(time.Hour)),
+		CreatedAt: at(0), LastLoginAt: ptr(at(time.Hour)), ValidatedAt: ptr(at(time.Hour)),
 	}
 	equalUser(t, u, want)
 	got, err := s.User(t.Context(), "u1")

@@ -44,3 +44,43 @@ func Replicas(t testing.TB, backend string, n int, opts ...store.Option) []store
 	}
 	return out
 }
+
+// RunReplicaConformance runs the tests that need several stores over one
+// database, as several replicas have them. newReplicas must return n fresh
+// stores sharing one fresh, migrated database (see Replicas).
+func RunReplicaConformance(t *testing.T, newReplicas func(t *testing.T, n int) []store.Store) {
+	for _, tc := range []struct {
+		name string
+		run  func(t *testing.T, newReplicas func(t *testing.T, n int) []store.Store)
+	}{
+		{"TryLeaderAcrossReplicas", testTryLeaderAcrossReplicas},
+	} {
+		t.Run(tc.name, func(t *testing.T) { tc.run(t, newReplicas) })
+	}
+}
+
+// One replica leads at a time; when it lets go, another can take over.
+func testTryLeaderAcrossReplicas(t *testing.T, newReplicas func(t *testing.T, n int) []store.Store) {
+	rs := newReplicas(t, 3)
+	release, ok := tryLeader(t, rs[0], "background-sync")
+	if !ok {
+		t.Fatal("replica 0: TryLeader of a free lock: ok = false")
+	}
+	for i, r := range rs {
+		if _, ok := tryLeader(t, r, "background-sync"); ok {
+			t.Errorf("replica %d: TryLeader while replica 0 leads: ok = true", i)
+		}
+	}
+	if _, ok := tryLeader(t, rs[1], "other-job"); !ok {
+		t.Error("replica 1: TryLeader of another name: ok = false")
+	}
+	release()
+	release2, ok := tryLeader(t, rs[2], "background-sync")
+	if !ok {
+		t.Fatal("replica 2: TryLeader after replica 0 released: ok = false")
+	}
+	if _, ok := tryLeader(t, rs[0], "background-sync"); ok {
+		t.Error("replica 0: TryLeader while replica 2 leads: ok = true")
+	}
+	release2()
+}
