@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -9,11 +10,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/teamgate/teamgate/sync/fakeentra"
+	"github.com/teamgate/teamgate/sync/store"
 	"github.com/teamgate/teamgate/sync/store/storetest"
 )
 
@@ -142,6 +145,8 @@ session:
   cache_ttl: 1ms
 admin:
   api_token: replica-admin-token-123
+sync:
+  interval: 1s
 log:
   level: debug
 `, listen, addrA, upSrv.URL, tn.AuthorityHost(), tn.GraphURL(), dbURL, strings.Repeat("r", 40))
@@ -168,6 +173,46 @@ log:
 	if res.StatusCode != http.StatusUnauthorized {
 		t.Errorf("B after sign-out on A: %d, want 401", res.StatusCode)
 	}
+	// Both replicas run the background sync every second: one leader at a
+	// time, and never two runs within half an interval of each other.
+	st, err := store.Open(context.Background(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var runs []store.SyncEvent
+	for deadline := time.Now().Add(30 * time.Second); len(runs) < 5; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d background runs in 30s, want 5\nA log:\n%s", len(runs), a.logs.String())
+		}
+		evs, err := st.SyncEvents(context.Background(), store.EventFilter{Kind: store.EventBackground, Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		runs = runs[:0]
+		for _, e := range evs {
+			if e.UserID == "" {
+				runs = append(runs, e)
+			}
+		}
+	}
+	slices.SortFunc(runs, func(x, y store.SyncEvent) int { return x.At.Compare(y.At) })
+	for i, r := range runs {
+		if r.Outcome != "ok" {
+			t.Errorf("background run %d: %+v", i, r)
+		}
+		if i > 0 && r.At.Sub(runs[i-1].At) < 400*time.Millisecond {
+			t.Errorf("background runs %d and %d started %v apart: two replicas ran the job", i-1, i, r.At.Sub(runs[i-1].At))
+		}
+	}
+	ran := 0
+	for _, p := range []*process{a, b} {
+		if strings.Contains(p.logs.String(), "background sync run") {
+			ran++
+		}
+	}
+	t.Logf("%d background runs; %d of 2 replicas led at least one", len(runs), ran)
+
 	for name, p := range map[string]*process{"A": a, "B": b} {
 		if strings.Contains(p.logs.String(), "level=ERROR") || strings.Contains(p.logs.String(), `"level":"ERROR"`) {
 			t.Errorf("%s logged errors:\n%s", name, p.logs.String())
