@@ -53,6 +53,9 @@ func runChecks(ctx context.Context, cfg Config, hc *http.Client, stdout io.Write
 		results = append(results, tok)
 		if tok.err == nil {
 			results = append(results, checkAppGroups(ctx, gc, cfg.Entra))
+			if cfg.Sync.Interval > 0 {
+				results = append(results, checkGroupsDelta(ctx, gc, cfg))
+			}
 		}
 	}
 
@@ -119,6 +122,23 @@ func checkDiscovery(ctx context.Context, e EntraConfig, hc *http.Client) checkRe
 		return r
 	}
 	r.detail, r.fix = "issuer "+issuer, ""
+	return r
+}
+
+// checkGroupsDelta proves the background sync may read group deltas.
+func checkGroupsDelta(ctx context.Context, gc *graph.Client, cfg Config) checkResult {
+	r := checkResult{name: "group delta (background sync)"}
+	if err := gc.ProbeGroupsDelta(ctx); err != nil {
+		r.err = err
+		var pe *graph.PermissionError
+		if errors.As(err, &pe) {
+			r.fix = "grant the application permission " + pe.Permission + " to the app registration and click \"Grant admin consent\", or set sync.interval: 0 to turn background sync off"
+		} else {
+			r.fix = "try again; if it persists check that " + cfg.Entra.GraphURL + " is reachable"
+		}
+		return r
+	}
+	r.detail = fmt.Sprintf("GET /groups/delta answers; runs every %s", cfg.Sync.Interval)
 	return r
 }
 

@@ -90,7 +90,8 @@ func TestCheckAndMigrate(t *testing.T) {
 	if err := run(context.Background(), []string{"check", "--config", path}, mapEnv(map[string]string{"SECRET": "right-secret"}), &out, io.Discard); err != nil {
 		t.Fatalf("check: %v\n%s", err, out.String())
 	}
-	for _, w := range []string{"ok    config", "ok    OIDC discovery", "ok    app token", "ok    app groups: 255 groups", "ok    database"} {
+	for _, w := range []string{"ok    config", "ok    OIDC discovery", "ok    app token", "ok    app groups: 255 groups",
+		"ok    group delta (background sync): GET /groups/delta answers; runs every 5m0s", "ok    database"} {
 		if !strings.Contains(out.String(), w) {
 			t.Errorf("check output lacks %q:\n%s", w, out.String())
 		}
@@ -110,6 +111,13 @@ func TestCheckAndMigrate(t *testing.T) {
 	run(context.Background(), []string{"check", "--config", path}, mapEnv(map[string]string{"SECRET": "right-secret"}), &out, io.Discard)
 	if !strings.Contains(out.String(), "FAIL  app groups") || !strings.Contains(out.String(), "Application.Read.All") {
 		t.Errorf("check without Application.Read.All:\n%s", out.String())
+	}
+	tn.SetAppPermissions("Application.Read.All", "User.Read.All")
+	out.Reset()
+	run(context.Background(), []string{"check", "--config", path}, mapEnv(map[string]string{"SECRET": "right-secret"}), &out, io.Discard)
+	if !strings.Contains(out.String(), "FAIL  group delta (background sync)") || !strings.Contains(out.String(), "GroupMember.Read.All") ||
+		!strings.Contains(out.String(), "sync.interval: 0") {
+		t.Errorf("check without GroupMember.Read.All:\n%s", out.String())
 	}
 
 	out.Reset()

@@ -100,6 +100,20 @@ func (c *Client) GroupsDelta(ctx context.Context, deltaLink string) (Delta, erro
 	}
 }
 
+// ProbeGroupsDelta reads the first page of a fresh group delta round and
+// discards it: `teamgate check` uses it to prove the background sync may
+// read deltas (GroupMember.Read.All) without walking the whole tenant.
+func (c *Client) ProbeGroupsDelta(ctx context.Context) error {
+	body, err := c.get(ctx, "groupsDelta", PermGroupMemberReadAll, c.graphURL("/v1.0/groups/delta", deltaSelect))
+	if err != nil {
+		return deltaError(err)
+	}
+	if _, err := parseDeltaPage(body); err != nil {
+		return fmt.Errorf("microsoft graph: GET /v1.0/groups/delta: %w", err)
+	}
+	return nil
+}
+
 // deltaError marks the answers that mean "the token is gone" with
 // ErrDeltaExpired, keeping the *APIError for errors.As.
 func deltaError(err error) error {
