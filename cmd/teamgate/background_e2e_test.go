@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"html"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -44,6 +45,7 @@ func TestE2EBackgroundSyncAndRevalidation(t *testing.T) {
 		e := startE2E(t, st, e2eOptions{tweak: func(c *Config) {
 			c.Sync.Interval = time.Second
 			c.Session.CacheTTL = gateway.Duration(time.Nanosecond) // every request reads the database
+			c.Admin.GroupIDs = []string{fakeentra.DemoID(fakeentra.DemoAdminGroup)}
 		}, gatewayClock: func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }})
 		alice, ds := fakeentra.DemoID("alice"), fakeentra.DemoID("data-science")
 		b := e.browser()
@@ -75,6 +77,14 @@ func TestE2EBackgroundSyncAndRevalidation(t *testing.T) {
 		}
 		if g := groups(); strings.Contains(g, ds) {
 			t.Fatalf("groups after the background run = %q, still data-science", g)
+		}
+		// The admin page's sync log shows the runs (alice is in the demo
+		// administrators group).
+		res, body := b.get(e.gw.URL + "/teamgate/admin/events?kind=background")
+		body = html.UnescapeString(body)
+		if res.StatusCode != http.StatusOK || !strings.Contains(body, "Background sync") || !strings.Contains(body, "Whole run") ||
+			!strings.Contains(body, "incremental; ") || !strings.Contains(body, "memberships +0 -1") {
+			t.Errorf("admin sync log filtered to background runs: %d\n%s", res.StatusCode, body)
 		}
 
 		// Disabled in Entra; two hours later (past session.revalidate_after)
