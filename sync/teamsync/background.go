@@ -366,8 +366,7 @@ func (b *Background) updateUsers(ctx context.Context, users []string, full map[s
 				userObs := obs
 				userObs.UserGroups = full[id]
 				var r Result
-				r, err = b.r.applyKnown(ctx, id, store.EventBackground, b.r.now(),
-					func([]store.Membership) (Observed, error) { return userObs, nil }, nil, "")
+				r, err = b.r.applyKnown(ctx, id, store.EventBackground, b.r.now(), userObs, nil, "")
 				c = r.Changes
 			} else {
 				var r RecheckResult

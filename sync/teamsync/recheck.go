@@ -74,7 +74,7 @@ func (r *Reconciler) Recheck(ctx context.Context, userID, kind string) (RecheckR
 		r.recordFailure(ctx, userID, kind, start, err)
 		return RecheckResult{}, err
 	}
-	res, err := r.applyKnown(ctx, userID, kind, start, func([]store.Membership) (Observed, error) { return obs, nil },
+	res, err := r.applyKnown(ctx, userID, kind, start, obs,
 		func(ctx context.Context, tx store.Tx, now time.Time) error {
 			if verdict == VerdictDeleted {
 				return nil
@@ -176,12 +176,11 @@ func checkNames(obs Observed) error {
 }
 
 // applyKnown is the transaction of a re-check or of a background update of
-// one user: lock the (existing) user, let observe compute what Graph says
-// from the user's current memberships, diff, apply, enqueue the LiteLLM
-// operations and record an event when something changed or note is set.
-// extra runs inside the transaction after the diff is applied.
-func (r *Reconciler) applyKnown(ctx context.Context, userID, kind string, start time.Time,
-	observe func([]store.Membership) (Observed, error),
+// one user: lock the (existing) user, diff what Graph said (obs) against
+// the database, apply, enqueue the LiteLLM operations and record an event
+// when something changed or note is set. extra, if set, runs inside the
+// transaction after the diff is applied.
+func (r *Reconciler) applyKnown(ctx context.Context, userID, kind string, start time.Time, obs Observed,
 	extra func(context.Context, store.Tx, time.Time) error, note string) (Result, error) {
 	var res Result
 	err := r.st.InTx(ctx, func(tx store.Tx) error {
@@ -193,14 +192,6 @@ func (r *Reconciler) applyKnown(ctx context.Context, userID, kind string, start 
 				return ErrUnknownUser
 			}
 			return fmt.Errorf("lock user: %w", err)
-		}
-		memberships, err := tx.UserMemberships(ctx, userID)
-		if err != nil {
-			return fmt.Errorf("read memberships: %w", err)
-		}
-		obs, err := observe(memberships)
-		if err != nil {
-			return err
 		}
 		cur, err := readCurrent(ctx, tx, obs, userID)
 		if err != nil {
