@@ -103,7 +103,8 @@ func (s sessionAdapter) LookupSession(ctx context.Context, id string, now time.T
 // revalidatorAdapter re-checks signed-in users for the gateway
 // (session.revalidate_after) with the same code as the background job.
 type revalidatorAdapter struct {
-	recon *teamsync.Reconciler
+	recon   *teamsync.Reconciler
+	metrics *metrics
 }
 
 func (a revalidatorAdapter) Revalidate(ctx context.Context, userID string) (bool, string, error) {
@@ -112,9 +113,15 @@ func (a revalidatorAdapter) Revalidate(ctx context.Context, userID string) (bool
 		return false, "", nil // no user row, so no sessions left to end
 	}
 	if err != nil {
+		a.metrics.observeRevalidation("failed")
 		return false, "", err
 	}
-	return res.Verdict != teamsync.VerdictOK, string(res.Verdict), nil
+	if res.Verdict != teamsync.VerdictOK {
+		a.metrics.observeRevalidation(string(res.Verdict))
+		return true, string(res.Verdict), nil
+	}
+	a.metrics.observeRevalidation("ok")
+	return false, "", nil
 }
 
 func (s sessionAdapter) DeleteSession(ctx context.Context, id string) error {

@@ -113,5 +113,17 @@ func TestE2EBackgroundSyncAndRevalidation(t *testing.T) {
 		if err != nil || len(evs) == 0 || evs[0].Detail != "account_disabled" {
 			t.Errorf("revalidate events = %+v, %v; want one saying account_disabled", evs, err)
 		}
+		text := scrape(t, e)
+		for _, want := range []string{
+			`teamgate_background_sync_runs_total{mode="full",outcome="ok"} 1`,
+			`teamgate_background_sync_runs_total{mode="incremental",outcome="ok"}`,
+			`teamgate_background_sync_changes_total{change="memberships_removed"} 1`,
+			`teamgate_session_revalidations_total{outcome="account_disabled"} 1`,
+			`teamgate_graph_requests_total{endpoint="groupsDelta",status="200"}`,
+		} {
+			if !strings.Contains(text, want) {
+				t.Errorf("metrics lack %q:\n%s", want, grepLines(text, "teamgate_background"))
+			}
+		}
 	})
 }

@@ -32,6 +32,7 @@ type metrics struct {
 	graphCalls       *prometheus.CounterVec
 	graphRetries     *prometheus.CounterVec
 	graphThrottled   *prometheus.CounterVec
+	sync             *syncMetrics // background sync and re-validation (metrics_sync.go)
 }
 
 func newMetrics() *metrics {
@@ -71,6 +72,7 @@ func newMetrics() *metrics {
 	m.reg.MustRegister(m.proxied, m.proxyLatency, m.signIns, m.reconcileSeconds, m.reconcileChanges,
 		m.graphCalls, m.graphRetries, m.graphThrottled, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.sync = newSyncMetrics(m.reg)
 	return m
 }
 

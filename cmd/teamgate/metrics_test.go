@@ -22,15 +22,7 @@ func TestMetricsAfterSignIn(t *testing.T) {
 		b.api("GET", e.gw.URL+"/v1/models", "X-LiteLLM-Team-Id", "not-my-team") // 403
 		e.browser().api("GET", e.gw.URL+"/v1/models")                           // 401
 
-		srv := httptest.NewServer(e.app.metrics.handler())
-		defer srv.Close()
-		res, err := http.Get(srv.URL + "/metrics")
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(res.Body)
-		res.Body.Close()
-		text := string(body)
+		text := scrape(t, e)
 		for _, want := range []string{
 			`teamgate_sign_ins_total{outcome="ok"} 1`,
 			`teamgate_proxied_requests_total{class="2xx"} 2`, // the page after sign-in and /v1/models
@@ -54,6 +46,23 @@ func TestMetricsAfterSignIn(t *testing.T) {
 			t.Logf("metrics:\n%s", grepLines(text, "teamgate_"))
 		}
 	})
+}
+
+// scrape reads the app's /metrics.
+func scrape(t *testing.T, e *e2e) string {
+	t.Helper()
+	srv := httptest.NewServer(e.app.metrics.handler())
+	defer srv.Close()
+	res, err := http.Get(srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(body)
 }
 
 func grepLines(s, prefix string) string {

@@ -139,7 +139,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, opts appOptions) 
 		Logger:      log,
 		Outbox:      outbox,
 		Pages:       pagesAdapter{st},
-		Revalidator: revalidatorAdapter{recon},
+		Revalidator: revalidatorAdapter{recon, m},
 		Now:         opts.gatewayClock,
 	})
 	if err != nil {
@@ -153,6 +153,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, opts appOptions) 
 	if cfg.Sync.Interval > 0 {
 		if a.background, err = teamsync.NewBackground(recon, teamsync.BackgroundConfig{
 			Interval: cfg.Sync.Interval, Nested: cfg.Entra.NestedGroups, Workers: cfg.Sync.Workers,
+			OnRun: m.observeBackgroundRun,
 		}); err != nil {
 			a.Close()
 			return nil, err

@@ -52,6 +52,9 @@ type BackgroundConfig struct {
 	Nested bool
 	// Workers bounds concurrent per-user re-checks (default 4).
 	Workers int
+	// OnRun, if set, is told about every run this process made (not the
+	// skipped ones), e.g. for metrics.
+	OnRun func(RunResult, error)
 }
 
 // Sync state names in the database.
@@ -146,6 +149,9 @@ func (b *Background) RunOnce(ctx context.Context, force bool) (RunResult, error)
 	res, err := b.run(ctx, start)
 	res.Duration = b.r.now().Sub(start)
 	b.record(ctx, start, res, err)
+	if b.cfg.OnRun != nil {
+		b.cfg.OnRun(res, err)
+	}
 	return res, err
 }
 
