@@ -93,7 +93,8 @@ type SessionConfig struct {
 	// DefaultRevalidateAfter before reading the file), so that 0 can mean off.
 	RevalidateAfter Duration `yaml:"revalidate_after"`
 	// RevalidateGrace is how long past RevalidateAfter a session keeps
-	// working while re-checks fail (Graph unavailable).
+	// working while re-checks fail (Graph unavailable). Like
+	// RevalidateAfter, its default comes from cmd/teamgate.
 	RevalidateGrace Duration `yaml:"revalidate_grace"`
 }
 
@@ -167,9 +168,6 @@ func (c *Config) ApplyDefaults() {
 		c.Session.CacheTTL = Duration(DefaultSessionCacheTTL)
 	}
 	setDefault(&c.Session.CookieName, DefaultCookieName)
-	if c.Session.RevalidateGrace == 0 {
-		c.Session.RevalidateGrace = Duration(DefaultRevalidateGrace)
-	}
 	c.Assertion.applyDefaults()
 	c.applyPagesDefaults()
 }
@@ -243,8 +241,8 @@ func (c Config) Validate() error {
 	if ra := c.Session.RevalidateAfter; ra != 0 && (ra < Duration(time.Minute) || ra > c.Session.Lifetime) {
 		bad("session.revalidate_after", "must be 0 (off) or between 1m and session.lifetime (got %s)", ra)
 	}
-	if c.Session.RevalidateGrace < 0 {
-		bad("session.revalidate_grace", "must not be negative (got %s)", c.Session.RevalidateGrace)
+	if g := c.Session.RevalidateGrace; c.Session.RevalidateAfter != 0 && g < Duration(time.Minute) {
+		bad("session.revalidate_grace", "must be at least 1m while session.revalidate_after is on (got %s): a re-check runs beside the request that finds it due", g)
 	}
 	if !isToken(c.Session.CookieName) {
 		bad("session.cookie_name", "must be a non-empty cookie name of letters, digits, '-' or '_' (got %q)", c.Session.CookieName)

@@ -192,7 +192,8 @@ func TestRevalidationConfig(t *testing.T) {
 	}{
 		{30 * time.Second, 0, "session.revalidate_after: must be 0 (off) or between 1m and session.lifetime"},
 		{13 * time.Hour, 0, "session.revalidate_after: must be 0 (off) or between 1m and session.lifetime"},
-		{time.Hour, -time.Second, "session.revalidate_grace: must not be negative"},
+		{time.Hour, 0, "session.revalidate_grace: must be at least 1m while session.revalidate_after is on"},
+		{time.Hour, -time.Second, "session.revalidate_grace: must be at least 1m"},
 	} {
 		var c Config
 		c.Session.Secret = testSecret
@@ -203,7 +204,7 @@ func TestRevalidationConfig(t *testing.T) {
 		}
 	}
 	// On without a Revalidator is a wiring error.
-	_, err := New(t.Context(), Config{Session: SessionConfig{Secret: testSecret, RevalidateAfter: Duration(time.Hour)}},
+	_, err := New(t.Context(), Config{Session: SessionConfig{Secret: testSecret, RevalidateAfter: Duration(time.Hour), RevalidateGrace: Duration(time.Hour)}},
 		OIDCConfig{Issuer: "http://127.0.0.1:1", ClientID: testClientID, ClientSecret: "x"},
 		Deps{Syncer: &fakeSyncer{}, Sessions: newMemStore()})
 	if err == nil || !strings.Contains(err.Error(), "Revalidator") {

@@ -93,6 +93,7 @@ func defaultConfig() Config {
 	// 0 means off for this key, so its default is set here rather than by
 	// gateway.Config.ApplyDefaults.
 	c.Session.RevalidateAfter = gateway.Duration(gateway.DefaultRevalidateAfter)
+	c.Session.RevalidateGrace = gateway.Duration(gateway.DefaultRevalidateGrace)
 	return c
 }
 
