@@ -51,8 +51,9 @@ type EntraConfig struct {
 
 // SyncConfig is the `sync` section: background reconciliation.
 type SyncConfig struct {
-	Interval time.Duration `yaml:"interval"`
-	Workers  int           `yaml:"workers"`
+	Interval    time.Duration `yaml:"interval"`
+	Workers     int           `yaml:"workers"`
+	CreateUsers bool          `yaml:"create_users"`
 }
 
 // Validate checks the sync section.

@@ -153,7 +153,8 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, opts appOptions) 
 	if cfg.Sync.Interval > 0 {
 		if a.background, err = teamsync.NewBackground(recon, teamsync.BackgroundConfig{
 			Interval: cfg.Sync.Interval, Nested: cfg.Entra.NestedGroups, Workers: cfg.Sync.Workers,
-			OnRun: m.observeBackgroundRun,
+			CreateUsers: cfg.Sync.CreateUsers,
+			OnRun:       m.observeBackgroundRun,
 		}); err != nil {
 			a.Close()
 			return nil, err

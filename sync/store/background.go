@@ -52,6 +52,11 @@ type BackgroundTx interface {
 	// at. It only moves validated_at forward; ErrNotFound for an unknown
 	// user.
 	SetUserValidated(ctx context.Context, id string, at time.Time) error
+	// CreateUser inserts a user who has not signed in yet (sync.create_users:
+	// the background sync saw them in a team's group), with params, no
+	// last_login_at, and validated_at now. An existing user is left as is
+	// (created false). One statement.
+	CreateUser(ctx context.Context, id UserIdentity, params UserParams, now time.Time) (created bool, err error)
 }
 
 // One statement each, the same text on both dialects (knownUserIDs and
@@ -62,6 +67,8 @@ const (
 		" ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at"
 	endUserSessions = "UPDATE sessions SET ended_reason = $2 WHERE user_id = $1 AND expires_at > $3 AND ended_reason = ''"
 	// Text comparison is time comparison on SQLite (see rows.go).
+	createUser = "INSERT INTO users (" + userCols + ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, $9)" +
+		" ON CONFLICT (id) DO NOTHING RETURNING id"
 	setUserValidated = "UPDATE users SET validated_at = CASE WHEN validated_at IS NULL OR validated_at < $2 THEN $2 ELSE validated_at END" +
 		" WHERE id = $1"
 
@@ -219,6 +226,19 @@ func (t *sqlTx) SetUserValidated(ctx context.Context, id string, at time.Time) e
 		return fmt.Errorf("store: set user validated %s: %w", id, ErrNotFound)
 	}
 	return nil
+}
+
+// CreateUser: one statement.
+func (t *sqlTx) CreateUser(ctx context.Context, id UserIdentity, p UserParams, now time.Time) (bool, error) {
+	if id.ID == "" {
+		return false, fmt.Errorf("store: create user: empty user id")
+	}
+	var inserted []string
+	if err := t.run.sel(ctx, &inserted, createUser,
+		id.ID, id.Email, id.UPN, id.DisplayName, p.UserRole, p.MaxBudget, p.BudgetDuration, jsonList(p.Models), t.d.time(now)); err != nil {
+		return false, wrapErr("create user", err)
+	}
+	return len(inserted) > 0, nil
 }
 
 var (

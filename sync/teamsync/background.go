@@ -52,6 +52,12 @@ type BackgroundConfig struct {
 	Nested bool
 	// Workers bounds concurrent per-user re-checks (default 4).
 	Workers int
+	// CreateUsers (sync.create_users) creates the users the delta adds to a
+	// team's group before their first sign-in, with
+	// default_internal_user_params (and in LiteLLM, with provisioning),
+	// instead of leaving them until they sign in. Disabled accounts are not
+	// created.
+	CreateUsers bool
 	// OnRun, if set, is told about every run this process made (not the
 	// skipped ones), e.g. for metrics.
 	OnRun func(RunResult, error)
@@ -94,6 +100,7 @@ type RunResult struct {
 	// Resynced when that was because Graph expired the stored deltaLink.
 	Full, Resynced bool
 	GroupsChanged  int
+	UsersCreated   int // with CreateUsers
 	UsersChecked   int
 	UsersFailed    int
 	// Teams are the team-level changes; MembershipsAdded/Removed count
@@ -207,7 +214,7 @@ func (b *Background) run(ctx context.Context, start time.Time) (RunResult, error
 	}
 	res.Teams = teams
 
-	users, full, err := b.affected(ctx, delta, obs, teams, before)
+	users, full, err := b.affected(ctx, delta, obs, teams, before, &res)
 	if err != nil {
 		return res, err
 	}
@@ -257,7 +264,7 @@ func (b *Background) applyTeams(ctx context.Context, obs Observed, start time.Ti
 // affected lists the known users the run must bring up to date. With full
 // set (a full delta of direct memberships) it also says which groups each
 // of them is in; otherwise each is re-checked with Graph.
-func (b *Background) affected(ctx context.Context, delta graph.Delta, obs Observed, teams Changes, before teamsBefore) ([]string, map[string][]graph.Group, error) {
+func (b *Background) affected(ctx context.Context, delta graph.Delta, obs Observed, teams Changes, before teamsBefore, res *RunResult) ([]string, map[string][]graph.Group, error) {
 	managed := func(id string) bool {
 		if obs.AppScoped {
 			return slices.ContainsFunc(obs.AppGroups, func(g graph.Group) bool { return g.ID == id })
@@ -265,7 +272,8 @@ func (b *Background) affected(ctx context.Context, delta graph.Delta, obs Observ
 		return true // without an app every group of a user is a team
 	}
 	candidates := map[string]bool{}
-	var teamsToScan []string // teams whose current members are affected
+	added := map[string]bool{} // users the delta adds to a team's group (CreateUsers)
+	var teamsToScan []string   // teams whose current members are affected
 	// A full delta of direct memberships says who is in each group; it
 	// is used as it is unless a group came without its name.
 	useDelta := delta.Full && !b.cfg.Nested && !slices.ContainsFunc(delta.Changes, func(c graph.GroupChange) bool {
@@ -292,6 +300,9 @@ func (b *Background) affected(ctx context.Context, delta graph.Delta, obs Observ
 		for _, m := range c.MembersAdded {
 			if m.Type == "user" {
 				candidates[m.ID] = true
+				if managed(c.ID) {
+					added[m.ID] = true
+				}
 				if useDelta {
 					full[m.ID] = append(full[m.ID], graph.Group{ID: c.ID, DisplayName: name})
 				}
@@ -352,7 +363,62 @@ func (b *Background) affected(ctx context.Context, delta graph.Delta, obs Observ
 	if err != nil {
 		return nil, nil, &Error{Stage: StageDatabase, Err: fmt.Errorf("read users: %w", err)}
 	}
+	if b.cfg.CreateUsers {
+		for _, id := range ids {
+			if _, ok := slices.BinarySearch(known, id); ok || !added[id] {
+				continue
+			}
+			created, err := b.createUser(ctx, id)
+			if err != nil {
+				return nil, nil, err
+			}
+			if created {
+				res.UsersCreated++
+				known = append(known, id)
+			}
+		}
+		slices.Sort(known)
+	}
 	return known, full, nil
+}
+
+// createUser creates a user the delta added to a team's group before their
+// first sign-in (CreateUsers), unless their account is gone or disabled.
+func (b *Background) createUser(ctx context.Context, userID string) (bool, error) {
+	start := b.r.now()
+	profile, err := b.dir.User(ctx, userID)
+	if errors.Is(err, graph.ErrUserNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, &Error{Stage: StageGraph, Err: err}
+	}
+	if profile.AccountEnabled != nil && !*profile.AccountEnabled {
+		return false, nil
+	}
+	ident := store.UserIdentity{ID: userID, Email: userEmail(profile, Identity{}),
+		UPN: profile.UserPrincipalName, DisplayName: profile.DisplayName}
+	params := b.r.cfg.DefaultInternalUserParams.storeParams()
+	var created bool
+	err = b.r.st.InTx(ctx, func(tx store.Tx) error {
+		now := b.r.now()
+		var err error
+		if created, err = tx.CreateUser(ctx, ident, params, now); err != nil || !created {
+			return err
+		}
+		u := store.User{ID: userID, Email: ident.Email, UPN: ident.UPN, DisplayName: ident.DisplayName,
+			UserRole: params.UserRole, MaxBudget: params.MaxBudget, BudgetDuration: params.BudgetDuration, Models: params.Models}
+		if _, err := b.r.enqueue(ctx, tx, Result{User: u, UserCreated: true}, Plan{}); err != nil {
+			return err
+		}
+		e := event(userID, start, b.r.now().Sub(start), Changes{}, nil)
+		e.Kind, e.Detail = store.EventBackground, "user created before their first sign-in"
+		return tx.InsertSyncEvent(ctx, e)
+	})
+	if err != nil {
+		return false, &Error{Stage: StageDatabase, Err: fmt.Errorf("create user: %w", err)}
+	}
+	return created, nil
 }
 
 // updateUsers brings each user up to date, a few at a time.
@@ -411,6 +477,9 @@ func (b *Background) record(ctx context.Context, start time.Time, res RunResult,
 	}
 	detail := fmt.Sprintf("%s; %d groups changed; %d users checked, %d failed; memberships +%d -%d; %d sessions ended",
 		mode, res.GroupsChanged, res.UsersChecked, res.UsersFailed, res.MembershipsAdded, res.MembershipsRemoved, res.SessionsEnded)
+	if res.UsersCreated > 0 {
+		detail += fmt.Sprintf("; %d users created before their first sign-in", res.UsersCreated)
+	}
 	e := event("", start, res.Duration, res.Teams, cause)
 	e.Kind, e.Detail = store.EventBackground, detail
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -425,6 +494,7 @@ func (b *Background) record(ctx context.Context, start time.Time, res RunResult,
 	b.log.LogAttrs(ctx, level, "background sync run",
 		slog.String("mode", mode),
 		slog.Int("groups_changed", res.GroupsChanged),
+		slog.Int("users_created", res.UsersCreated),
 		slog.Int("users_checked", res.UsersChecked),
 		slog.Int("users_failed", res.UsersFailed),
 		slog.Int("teams_created", len(res.Teams.TeamsCreated)),

@@ -3,6 +3,7 @@ package teamsync_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -378,4 +379,51 @@ func TestRecheckGraphOutageChangesNothing(t *testing.T) {
 		t.Fatal("Recheck succeeded with Graph down")
 	}
 	equal(t, "alice's teams", userTeamIDs(t, s, "alice"), []string{"eng", "ops"})
+}
+
+// With CreateUsers, a user the delta adds to a team's group is created
+// before their first sign-in, with their memberships and, with
+// provisioning, in LiteLLM; a disabled account is not.
+func TestBackgroundCreatesUsersWhenAsked(t *testing.T) {
+	storetest.ForEachBackend(t, func(t *testing.T, s store.Store) {
+		ctx := context.Background()
+		h := newHarness(t, s, setup{dir: seedDir(), appScoped: true})
+		h.provision(teamsync.Provisioning{Enabled: true, BlockUnassignedTeams: true})
+		h.reconcile(t, "alice")
+		b, err := teamsync.NewBackground(h.recon, teamsync.BackgroundConfig{Interval: time.Hour, CreateUsers: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		runOnce(t, b)
+		if u, err := s.User(ctx, "bob"); err != nil || u.LastLoginAt != nil || u.UserRole != "internal_user" {
+			t.Fatalf("bob after the first run = %+v, %v; want created, never signed in", u, err)
+		}
+		equal(t, "bob's teams", userTeamIDs(t, s, "bob"), []string{"eng"})
+
+		equal(t, "nomail's teams", userTeamIDs(t, s, "nomail"), []string{"eng"})
+
+		// Incremental: a new, enabled user is created; a disabled one is not.
+		h.tenant.Update(func(d *fakeentra.Directory) {
+			d.Users = append(d.Users,
+				fakeentra.User{ID: "dan", DisplayName: "Dan", UPN: "dan@example.com"},
+				fakeentra.User{ID: "eve", DisplayName: "Eve", UPN: "eve@example.com", Disabled: true})
+		})
+		h.tenant.AddMember("ops", "dan")
+		h.tenant.AddMember("ops", "eve")
+		res := runOnce(t, b)
+		if res.UsersCreated != 1 {
+			t.Errorf("incremental run created %d users, want 1 (dan)", res.UsersCreated)
+		}
+		equal(t, "dan's teams", userTeamIDs(t, s, "dan"), []string{"ops"})
+		if _, err := s.User(ctx, "eve"); err == nil {
+			t.Error("a disabled account was created")
+		}
+		ops, _ := outbox(t, s)
+		if !slices.Contains(ops, "user_new::bob") {
+			t.Errorf("outbox = %v, want bob's user_new", ops)
+		}
+		if !slices.Contains(ops, "member_add:eng:bob") {
+			t.Errorf("outbox = %v, want bob's membership", ops)
+		}
+	})
 }

@@ -21,6 +21,7 @@ var backgroundTests = []namedTest{
 	{"LockUserAndSetUserValidated", testLockUser},
 	{"LockUserSerializesReconciles", testLockUserSerializes},
 	{"UpsertUserSetsValidatedAt", testUpsertUserValidates},
+	{"CreateUserBeforeSignIn", testCreateUser},
 	{"EventKindAndDetail", testEventKinds},
 }
 
@@ -389,5 +390,50 @@ func testEventKinds(t *testing.T, s store.Store) {
 	}
 	if n, err := s.CountSyncEvents(ctx, store.EventQuery{Kind: store.EventRevalidate}); err != nil || n != 2 {
 		t.Errorf("CountSyncEvents(revalidate) = %d, %v; want 2", n, err)
+	}
+}
+
+func testCreateUser(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	p := store.UserParams{UserRole: "internal_user", MaxBudget: ptr(5.0), BudgetDuration: "7d", Models: []string{"gpt-4o"}}
+	create := func(id store.UserIdentity, params store.UserParams) bool {
+		t.Helper()
+		var created bool
+		before := s.Stats().Statements
+		inTx(t, s, func(tx store.Tx) error {
+			var err error
+			created, err = tx.CreateUser(ctx, id, params, at(time.Hour))
+			return err
+		})
+		if n := s.Stats().Statements - before; n != 3 { // BEGIN, CreateUser, COMMIT
+			t.Errorf("CreateUser: %d statements, want 3", n)
+		}
+		return created
+	}
+	if !create(identity("u1"), p) {
+		t.Fatal("CreateUser of a new user: created = false")
+	}
+	u, err := s.User(ctx, "u1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.LastLoginAt != nil || u.ValidatedAt == nil || !u.ValidatedAt.Equal(at(time.Hour)) ||
+		u.UserRole != "internal_user" || u.BudgetDuration != "7d" || u.Email != identity("u1").Email {
+		t.Errorf("created user = %+v, want params, no last login, validated now", u)
+	}
+	// An existing user (here one who signed in) is left as is.
+	signedIn, _ := upsert(t, s, identity("u2"), p, t0)
+	if create(store.UserIdentity{ID: "u2", Email: "other@example.com"}, store.UserParams{UserRole: "proxy_admin"}) {
+		t.Error("CreateUser of an existing user: created = true")
+	}
+	u2, err := s.User(ctx, "u2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	equalUser(t, u2, signedIn)
+	// A sign-in later counts as the first login and keeps the params.
+	after, created := upsert(t, s, identity("u1"), store.UserParams{UserRole: "proxy_admin"}, at(2*time.Hour))
+	if created || after.LastLoginAt == nil || after.UserRole != "internal_user" {
+		t.Errorf("sign-in after creation = %+v (created %v)", after, created)
 	}
 }
