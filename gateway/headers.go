@@ -15,6 +15,10 @@ import (
 type identityHeaders struct {
 	user, email, upn, groups, team string // canonical names to set
 	normalized                     []string
+	// lengths has bit n set when a normalized name is n bytes long (names
+	// of 64 bytes or more set bit 0), so that strip skips most headers
+	// after one test.
+	lengths uint64
 }
 
 func newIdentityHeaders(h HeadersConfig) identityHeaders {
@@ -26,9 +30,22 @@ func newIdentityHeaders(h HeadersConfig) identityHeaders {
 		team:   textproto.CanonicalMIMEHeaderKey(h.TeamID),
 	}
 	for _, f := range h.fields() {
-		ih.normalized = append(ih.normalized, normalizeHeaderName(f.value))
+		ih.own(f.value)
 	}
 	return ih
+}
+
+// own adds name to the headers stripped from every request.
+func (ih *identityHeaders) own(name string) {
+	ih.normalized = append(ih.normalized, normalizeHeaderName(name))
+	ih.lengths |= lengthBit(len(name))
+}
+
+func lengthBit(n int) uint64 {
+	if n >= 64 {
+		n = 0
+	}
+	return 1 << n
 }
 
 // normalizeHeaderName lower-cases a header name and spells '_' as '-'.
@@ -50,6 +67,9 @@ func normalizeHeaderName(name string) string {
 
 // owns reports whether name is one of the identity headers in any spelling.
 func (ih *identityHeaders) owns(name string) bool {
+	if ih.lengths&lengthBit(len(name)) == 0 {
+		return false
+	}
 	for _, n := range ih.normalized {
 		if sameNormalizedHeader(name, n) {
 			return true
@@ -60,11 +80,13 @@ func (ih *identityHeaders) owns(name string) bool {
 
 // sameNormalizedHeader compares name with an already normalised name
 // without allocating; it runs for every header of every proxied request.
+// It compares from the end: names of the same length often share their
+// start ("X-Forwarded-Host" and "x-forwarded-user").
 func sameNormalizedHeader(name, normalized string) bool {
 	if len(name) != len(normalized) {
 		return false
 	}
-	for i := 0; i < len(name); i++ {
+	for i := len(name) - 1; i >= 0; i-- {
 		c := name[i]
 		switch {
 		case c == '_':
@@ -88,23 +110,34 @@ func (ih *identityHeaders) strip(h http.Header) {
 	}
 }
 
+// identityValues backs the values inject sets (see requestHeaderValues).
+type identityValues struct {
+	user, email, upn, groups, team [1]string
+}
+
 // inject sets the identity of a signed-in user on an outbound request whose
 // inbound identity headers have already been stripped.
 // The names are canonical already (newIdentityHeaders), so the map is
 // written directly: Header.Set would re-check each name on every request.
 func (ih *identityHeaders) inject(h http.Header, p *principalEntry, team string) {
-	h[ih.user] = []string{p.principal.UserID}
+	ih.injectInto(h, p, team, new(identityValues))
+}
+
+// injectInto is inject with the values stored in v, so that the headers
+// cost no allocation of their own (the proxy passes its requestInfo's).
+func (ih *identityHeaders) injectInto(h http.Header, p *principalEntry, team string, v *identityValues) {
+	setOne(h, ih.user, &v.user, p.principal.UserID)
 	if p.email != "" {
-		h[ih.email] = []string{p.email}
+		setOne(h, ih.email, &v.email, p.email)
 	}
 	if p.upn != "" {
-		h[ih.upn] = []string{p.upn}
+		setOne(h, ih.upn, &v.upn, p.upn)
 	}
 	if p.groups != "" {
-		h[ih.groups] = []string{p.groups}
+		setOne(h, ih.groups, &v.groups, p.groups)
 	}
 	if team != "" {
-		h[ih.team] = []string{team}
+		setOne(h, ih.team, &v.team, team)
 	}
 }
 

@@ -47,7 +47,7 @@ func (g *Gateway) newReverseProxy(target *url.URL) *httputil.ReverseProxy {
 		ErrorLog:      slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
 		ModifyResponse: func(res *http.Response) error {
 			// Every response carries teamgate's request id, once.
-			res.Header.Del(requestIDHeader)
+			delete(res.Header, requestIDHeader) // the name is canonical
 			return nil
 		},
 	}
@@ -66,10 +66,10 @@ func (g *Gateway) rewrite(target *url.URL) func(*httputil.ProxyRequest) {
 		h := pr.Out.Header
 		g.headers.strip(h)
 		removeCookie(h, g.cfg.Session.CookieName)
-		h.Set(requestIDHeader, info.id)
+		setOne(h, requestIDHeader, &info.values.upstreamID, info.id)
 		if info.principal != nil {
-			g.headers.inject(h, info.principal, info.team)
-			g.injectAssertion(pr, info.principal, info.team)
+			g.headers.injectInto(h, info.principal, info.team, &info.values.identity)
+			g.injectAssertion(h, info)
 		}
 	}
 }
@@ -144,7 +144,7 @@ func (g *Gateway) serveProxy(w http.ResponseWriter, r *http.Request) {
 	}
 	info := requestInfoFrom(r.Context())
 	info.userID = entry.principal.UserID
-	team, serr := selectTeam(entry, r.Header.Values(g.headers.team))
+	team, serr := selectTeam(entry, r.Header[g.headers.team]) // Values, for a canonical name
 	if serr != nil {
 		g.writeError(w, r, serr)
 		return
@@ -157,16 +157,25 @@ func (g *Gateway) serveProxy(w http.ResponseWriter, r *http.Request) {
 // hasAPICredential reports whether the request carries a LiteLLM key in any
 // of the places LiteLLM reads one.
 func hasAPICredential(h http.Header) bool {
-	if auth := h.Get("Authorization"); len(auth) > len("Bearer ") &&
+	if auth := firstValue(h, "Authorization"); len(auth) > len("Bearer ") &&
 		strings.EqualFold(auth[:len("Bearer ")], "Bearer ") && strings.TrimSpace(auth[len("Bearer "):]) != "" {
 		return true
 	}
-	for _, name := range []string{"X-Litellm-Api-Key", "Api-Key", "X-Api-Key"} {
-		if strings.TrimSpace(h.Get(name)) != "" {
+	for _, name := range [...]string{"X-Litellm-Api-Key", "Api-Key", "X-Api-Key"} {
+		if strings.TrimSpace(firstValue(h, name)) != "" {
 			return true
 		}
 	}
 	return false
+}
+
+// firstValue is h.Get for a name that is canonical already: it skips
+// Get's canonicalisation of the name, which runs on every proxied request.
+func firstValue(h http.Header, canonicalName string) string {
+	if v := h[canonicalName]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 // isBrowserNavigation reports whether an unauthenticated request should be

@@ -17,7 +17,7 @@ type watchedBody struct {
 	failed *atomic.Bool
 }
 
-func (b watchedBody) Read(p []byte) (int, error) {
+func (b *watchedBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	if err != nil && !errors.Is(err, io.EOF) {
 		b.failed.Store(true)
@@ -26,10 +26,12 @@ func (b watchedBody) Read(p []byte) (int, error) {
 }
 
 // watchBody wraps an outbound request body so that proxyError can tell a
-// broken client request (400) from a broken upstream (502).
+// broken client request (400) from a broken upstream (502). The wrapper
+// lives in info, which outlives the transport's use of the body.
 func watchBody(out *http.Request, info *requestInfo) {
 	if out.Body != nil && out.Body != http.NoBody {
-		out.Body = watchedBody{ReadCloser: out.Body, failed: &info.badBody}
+		info.body = watchedBody{ReadCloser: out.Body, failed: &info.badBody}
+		out.Body = &info.body
 	}
 }
 

@@ -3,7 +3,7 @@ package gateway
 import (
 	"context"
 	"fmt"
-	"net/http/httputil"
+	"net/http"
 	"net/textproto"
 
 	"github.com/teamgate/teamgate/gateway/assertion"
@@ -28,7 +28,7 @@ type signedIdentity struct {
 // assertion of its own.
 func (g *Gateway) setUpAssertion(ctx context.Context) error {
 	a := g.cfg.Assertion
-	g.headers.normalized = append(g.headers.normalized, normalizeHeaderName(a.Header))
+	g.headers.own(a.Header)
 	if !a.On() {
 		return nil
 	}
@@ -70,20 +70,20 @@ func (g *Gateway) setUpAssertion(ctx context.Context) error {
 // request whose inbound copy has already been stripped. A signing failure
 // (which an in-memory key does not really have) leaves the assertion out:
 // an upstream that requires it then refuses the request, which fails closed.
-func (g *Gateway) injectAssertion(pr *httputil.ProxyRequest, e *principalEntry, team string) {
+func (g *Gateway) injectAssertion(h http.Header, info *requestInfo) {
 	if g.assert == nil {
 		return
 	}
-	jwt, err := g.assert.cache.Get(e.sessionID, team, e, func() assertion.Subject { return subjectOf(e) })
+	e := info.principal
+	jwt, err := g.assert.cache.Get(e.sessionID, info.team, e, func() assertion.Subject { return subjectOf(e) })
 	if err != nil {
 		g.log.Error("signing identity assertion", "user_id", e.principal.UserID, "error", err)
 		return
 	}
-	h := pr.Out.Header
-	h[g.assert.header] = []string{jwt}
+	setOne(h, g.assert.header, &info.values.assertion, jwt)
 	if g.assert.authorization {
 		if _, sent := h["Authorization"]; !sent {
-			h["Authorization"] = []string{"Bearer " + jwt}
+			setOne(h, "Authorization", &info.values.bearer, "Bearer "+jwt)
 		}
 	}
 }

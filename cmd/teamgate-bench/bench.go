@@ -137,7 +137,7 @@ func (b *bench) run(ctx context.Context) (*report, error) {
 	r := &report{header: machine(o, backend), cacheTTL: sessionCacheTTL}
 
 	b.say("building teamgate")
-	bin, err := buildTeamgate(ctx, b.dir)
+	bin, err := buildTeamgate(ctx, b.dir, o.symbols)
 	if err != nil {
 		return nil, err
 	}

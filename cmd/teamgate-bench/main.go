@@ -47,6 +47,7 @@ type options struct {
 	db          string
 	logLevel    string
 	keep        bool
+	symbols     bool
 }
 
 // run dispatches the child servers (upstream, bareproxy) or runs the
@@ -68,6 +69,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.StringVar(&o.db, "db", "", "PostgreSQL URL for teamgate (a fresh schema is created and dropped); empty: SQLite in a temp dir")
 	fs.StringVar(&o.logLevel, "teamgate-log", "info", "teamgate's log.level; info (the default) writes an access line per request")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temp dir (configs, teamgate logs)")
+	fs.BoolVar(&o.symbols, "symbols", false, "build teamgate with its symbol table, for `perf record -g -p PID` (with --keep, so the binary stays)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: go run ./cmd/teamgate-bench [flags]   (from the module root)")
 		fs.PrintDefaults()

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -304,11 +305,15 @@ func (p *proc) scrape() (map[string]float64, error) {
 
 // buildTeamgate compiles cmd/teamgate of the module the harness runs in,
 // so that teamgate runs as a process of its own, built as the Dockerfile
-// builds it (static, stripped).
-func buildTeamgate(ctx context.Context, dir string) (string, error) {
+// builds it (static, stripped; with symbols, the same code unstripped for
+// a profiler to read).
+func buildTeamgate(ctx context.Context, dir string, symbols bool) (string, error) {
 	bin := filepath.Join(dir, "teamgate")
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin,
-		"github.com/teamgate/teamgate/cmd/teamgate")
+	args := []string{"build", "-trimpath", "-ldflags", "-s -w", "-o", bin, "github.com/teamgate/teamgate/cmd/teamgate"}
+	if symbols {
+		args = slices.Delete(args, 2, 4)
+	}
+	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build cmd/teamgate (run the harness inside the teamgate module): %v\n%s", err, out)

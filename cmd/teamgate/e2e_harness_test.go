@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"html"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -160,7 +159,7 @@ func startE2E(t *testing.T, st store.Store, o e2eOptions) *e2e {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	log := newLogger(LogConfig{Level: "debug", Format: "json"}, e.logs) // the access-line encoder serve uses
 	e.app, err = newApp(context.Background(), cfg, log, appOptions{store: st, provisionClock: o.provisionClock, gatewayClock: o.gatewayClock})
 	if err != nil {
 		t.Fatal(err)

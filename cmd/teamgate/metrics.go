@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -33,7 +34,21 @@ type metrics struct {
 	graphRetries     *prometheus.CounterVec
 	graphThrottled   *prometheus.CounterVec
 	sync             *syncMetrics // background sync and re-validation (metrics_sync.go)
+
+	// byClass caches the proxied-request series of the status classes
+	// 1xx to 5xx, so that a request costs no label lookup (a hash and a
+	// lock each).
+	byClass [6]classSeries
 }
+
+// classSeries are one status class's series, each made on first use (as
+// WithLabelValues would), so that /metrics lists only classes seen.
+type classSeries struct {
+	count   atomic.Pointer[prometheus.Counter]
+	latency atomic.Pointer[prometheus.Observer]
+}
+
+var classLabels = [6]string{1: "1xx", 2: "2xx", 3: "3xx", 4: "4xx", 5: "5xx"}
 
 func newMetrics() *metrics {
 	m := &metrics{reg: prometheus.NewRegistry()}
@@ -162,11 +177,7 @@ func (m *metrics) wrap(next http.Handler) http.Handler {
 		}
 		switch kind {
 		case "proxy":
-			class := strconv.Itoa(status/100) + "xx"
-			m.proxied.WithLabelValues(class).Inc()
-			if !sw.headerAt.IsZero() {
-				m.proxyLatency.WithLabelValues(class).Observe(sw.headerAt.Sub(sw.start).Seconds())
-			}
+			m.observeProxied(status, sw)
 		case "callback":
 			outcome := "ok"
 			switch {
@@ -180,16 +191,48 @@ func (m *metrics) wrap(next http.Handler) http.Handler {
 	})
 }
 
+// observeProxied counts a proxied request and its time to headers.
+func (m *metrics) observeProxied(status int, sw *statusWriter) {
+	i := status / 100
+	if i < 1 || i >= len(m.byClass) { // a status net/http would not send anyway
+		class := strconv.Itoa(i) + "xx"
+		m.proxied.WithLabelValues(class).Inc()
+		if !sw.headerAt.IsZero() {
+			m.proxyLatency.WithLabelValues(class).Observe(sw.headerAt.Sub(sw.start).Seconds())
+		}
+		return
+	}
+	c := &m.byClass[i]
+	count := c.count.Load()
+	if count == nil {
+		// Racing first uses store the same series: WithLabelValues returns
+		// the one it made first.
+		v := m.proxied.WithLabelValues(classLabels[i])
+		count = &v
+		c.count.Store(count)
+	}
+	(*count).Inc()
+	if sw.headerAt.IsZero() {
+		return
+	}
+	latency := c.latency.Load()
+	if latency == nil {
+		v := m.proxyLatency.WithLabelValues(classLabels[i])
+		latency = &v
+		c.latency.Store(latency)
+	}
+	(*latency).Observe(sw.headerAt.Sub(sw.start).Seconds())
+}
+
 // classify says what a path is for metrics: "proxy", "callback" or "" (other
 // teamgate paths, not counted). The gateway does its own, stricter routing.
 func classify(p string) string {
-	// Each step returns its input unchanged (no allocation) for the common
-	// already-clean, lower-case path: this runs on every proxied request.
-	c := strings.ReplaceAll(p, `\`, "/")
-	if !strings.HasPrefix(c, "/") {
-		c = "/" + c
+	// This runs on every proxied request: the common path, already clean
+	// and in lower case, is taken as it is after one look at its bytes.
+	c := p
+	if !plainPath(p) {
+		c = normalizeMetricsPath(p)
 	}
-	c = strings.ToLower(path.Clean(c))
 	switch {
 	case c == "/oauth2/callback":
 		return "callback"
@@ -198,6 +241,34 @@ func classify(p string) string {
 		return ""
 	}
 	return "proxy"
+}
+
+// normalizeMetricsPath is the path classify looks at: backslashes as
+// slashes, absolute, cleaned, lower case.
+func normalizeMetricsPath(p string) string {
+	c := strings.ReplaceAll(p, `\`, "/")
+	if !strings.HasPrefix(c, "/") {
+		c = "/" + c
+	}
+	return strings.ToLower(path.Clean(c))
+}
+
+// plainPath reports whether normalizeMetricsPath would leave p as it is:
+// absolute, lower case, no backslash, no empty, "." or ".." element and no
+// trailing slash.
+func plainPath(p string) bool {
+	if p == "" || p[0] != '/' || len(p) > 1 && p[len(p)-1] == '/' {
+		return false
+	}
+	for i := 0; i < len(p); i++ {
+		switch c := p[i]; {
+		case c == '\\' || c >= 'A' && c <= 'Z' || c >= 0x80:
+			return false
+		case c == '/' && i+1 < len(p) && (p[i+1] == '/' || p[i+1] == '.'):
+			return false
+		}
+	}
+	return true
 }
 
 // statusWriter records the status and when headers went out. Unwrap lets

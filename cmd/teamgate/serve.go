@@ -22,7 +22,10 @@ func cmdServe(ctx context.Context, args []string, getenv env, stdout, stderr io.
 	if err != nil {
 		return err
 	}
-	log := newLogger(cfg.Log, stderr)
+	logw := newLogWriter(stderr) // closed last, after everything that logs
+	defer logw.Close()
+	keepHeapHeadroom(ctx, getenv)
+	log := newLogger(cfg.Log, logw)
 	a, err := newApp(ctx, cfg, log, appOptions{})
 	if err != nil {
 		return err
@@ -289,12 +292,11 @@ func (a *app) expireSessions(ctx context.Context) {
 	}
 }
 
+// newLogger logs through gateway.NewLogHandler: slog's JSON or text
+// handler, with the gateway's access lines encoded without slog's generic
+// record (see accesslog.go there).
 func newLogger(c LogConfig, w io.Writer) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(c.Level))
-	opts := &slog.HandlerOptions{Level: level}
-	if c.Format == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
-	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	return slog.New(gateway.NewLogHandler(w, c.Format == "text", &slog.HandlerOptions{Level: level}))
 }
