@@ -81,7 +81,7 @@ func (b *bench) teamgate(ctx context.Context, bin, name, pgBase string, assertio
 		dbURL = u
 	}
 	p, err := startTeamgate(ctx, bin, teamgateOptions{
-		name: name, upstream: "http://" + upstream.addr, dbURL: dbURL, logLevel: b.o.logLevel, assertion: assertion,
+		name: name, upstream: "http://" + upstream.addr, dbURL: dbURL, logLevel: b.o.logLevel, syncEvery: b.o.syncEvery, assertion: assertion,
 		entra: b.tenant.settings,
 	}, b.dir)
 	if err != nil {

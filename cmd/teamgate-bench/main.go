@@ -46,6 +46,7 @@ type options struct {
 	sseStreams  int
 	db          string
 	logLevel    string
+	syncEvery   time.Duration
 	keep        bool
 	symbols     bool
 }
@@ -68,6 +69,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.IntVar(&o.sseStreams, "sse-streams", 10, "SSE streams per target (50 events each, 10 ms apart)")
 	fs.StringVar(&o.db, "db", "", "PostgreSQL URL for teamgate (a fresh schema is created and dropped); empty: SQLite in a temp dir")
 	fs.StringVar(&o.logLevel, "teamgate-log", "info", "teamgate's log.level; info (the default) writes an access line per request")
+	fs.DurationVar(&o.syncEvery, "sync-interval", 5*time.Minute, "teamgate's sync.interval (background sync; 0 turns it off)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temp dir (configs, teamgate logs)")
 	fs.BoolVar(&o.symbols, "symbols", false, "build teamgate with its symbol table, for `perf record -g -p PID` (with --keep, so the binary stays)")
 	fs.Usage = func() {

@@ -96,6 +96,7 @@ func startChild(self, name string, args []string, dir string) (*proc, error) {
 type teamgateOptions struct {
 	name, upstream, dbURL string
 	logLevel              string
+	syncEvery             time.Duration
 	assertion             bool
 	entra                 entraSettings
 }
@@ -134,8 +135,10 @@ assertion:
   enabled: %t
 log:
   level: %s
+sync:
+  interval: %s
 `, addr, "http://"+addr, metricsAddr, o.upstream, o.entra.tenantID, o.entra.clientID,
-		o.entra.authorityHost, o.entra.graphURL, o.entra.servicePrincipalID, o.assertion, o.logLevel)
+		o.entra.authorityHost, o.entra.graphURL, o.entra.servicePrincipalID, o.assertion, o.logLevel, o.syncEvery)
 	cfgPath := filepath.Join(dir, o.name+".yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return nil, err
