@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -148,9 +149,17 @@ type accessLine struct {
 	status       int
 	duration     time.Duration
 	requestID    string
-	clientIP     string
+	clientIP     netip.Addr // zero: unknown, logged as ""
 	userID       string
 	teamID       string
+}
+
+// addrString is a's text, "" for the zero Addr.
+func addrString(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
 }
 
 // durationMillis is the line's duration_ms: milliseconds to the microsecond.
@@ -166,7 +175,7 @@ func (a *accessLine) attrs() [8]slog.Attr {
 		slog.Int("status", a.status),
 		slog.Float64("duration_ms", a.durationMillis()),
 		slog.String("request_id", a.requestID),
-		slog.String("client_ip", a.clientIP),
+		slog.String("client_ip", addrString(a.clientIP)),
 		slog.String("user_id", a.userID),
 		slog.String("team_id", a.teamID),
 	}
@@ -194,7 +203,14 @@ func (h *logHandler) writeAccess(t time.Time, a *accessLine) {
 	b = append(b, `,"request_id":`...)
 	b = appendJSONString(b, a.requestID)
 	b = append(b, `,"client_ip":`...)
-	b = appendJSONString(b, a.clientIP)
+	if a.clientIP.IsValid() && a.clientIP.Zone() == "" {
+		// Digits, hex letters, '.' and ':': nothing JSON escapes.
+		b = append(b, '"')
+		b = a.clientIP.AppendTo(b)
+		b = append(b, '"')
+	} else {
+		b = appendJSONString(b, addrString(a.clientIP))
+	}
 	b = append(b, `,"user_id":`...)
 	b = appendJSONString(b, a.userID)
 	b = append(b, `,"team_id":`...)

@@ -8,6 +8,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -44,7 +45,7 @@ func fastAccessLine(t testing.TB, at time.Time, a *accessLine, with ...any) stri
 func TestAccessLineMatchesSlog(t *testing.T) {
 	at := time.Date(2026, 11, 28, 22, 18, 54, 123456789, time.UTC)
 	base := accessLine{method: "POST", path: "/v1/chat/completions", status: 200, duration: 1234567 * time.Nanosecond,
-		requestID: "ABCDEFGHIJKLMNOPQRSTUVWXYZ", clientIP: "192.0.2.1", userID: "00000000-0000-0000-0000-000000000001",
+		requestID: "ABCDEFGHIJKLMNOPQRSTUVWXYZ", clientIP: netip.MustParseAddr("192.0.2.1"), userID: "00000000-0000-0000-0000-000000000001",
 		teamID: "00000000-0000-0000-0000-0000000000aa"}
 	tests := []struct {
 		name   string
@@ -69,7 +70,10 @@ func TestAccessLineMatchesSlog(t *testing.T) {
 		{name: "truncated rune at the end", change: func(a *accessLine) { a.path = "/a\xe6\x97" }},
 		{name: "odd method", change: func(a *accessLine) { a.method = "M-SEARCH" }},
 		{name: "empty everything", change: func(a *accessLine) { *a = accessLine{} }},
-		{name: "IPv6 client", change: func(a *accessLine) { a.clientIP = "2001:db8::1" }},
+		{name: "IPv6 client", change: func(a *accessLine) { a.clientIP = netip.MustParseAddr("2001:db8::1") }},
+		{name: "IPv4-mapped IPv6 client", change: func(a *accessLine) { a.clientIP = netip.MustParseAddr("::ffff:192.0.2.1") }},
+		{name: "zoned IPv6 client", change: func(a *accessLine) { a.clientIP = netip.MustParseAddr("fe80::1%eth0") }},
+		{name: "unknown client", change: func(a *accessLine) { a.clientIP = netip.Addr{} }},
 		{name: "local time zone", at: time.Date(2026, 3, 1, 0, 0, 0, 0, time.FixedZone("X", -(3*3600+30*60)))},
 		{name: "whole second", at: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)},
 		{name: "monotonic reading", at: time.Now()},
@@ -127,7 +131,7 @@ func FuzzAccessLineMatchesSlog(f *testing.F) {
 			d = -(d + 1)
 		}
 		a := accessLine{method: method, path: path, status: status, duration: time.Duration(d),
-			requestID: id, clientIP: "127.0.0.1", userID: user, teamID: team}
+			requestID: id, clientIP: netip.MustParseAddr("127.0.0.1"), userID: user, teamID: team}
 		// Any instant of the years 1970 to 9999 (slog flags others), any
 		// zone offset within a day.
 		sec = max(sec, -sec-1) % 253402300800

@@ -219,7 +219,7 @@ func (g *Gateway) logAccess(r *http.Request, rec *responseRecorder, info *reques
 		status:    rec.status,
 		duration:  now.Sub(start),
 		requestID: info.id,
-		clientIP:  g.trusted.clientIP(r),
+		clientIP:  g.trusted.clientAddr(r),
 		userID:    info.userID,
 		teamID:    info.team,
 	}

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -149,19 +150,19 @@ func newSessionResolver(cfg Config, cookies *sessionCookies, store SessionStore,
 // valid session, or an error when the session store failed (the caller
 // answers 503 rather than bouncing the user to sign in again).
 func (s *sessionResolver) resolve(r *http.Request) (*principalEntry, error) {
-	c, err := r.Cookie(s.cookies.name)
-	if err != nil || c.Value == "" {
+	value, ok := cookieValue(r.Header, s.cookies.name)
+	if !ok || value == "" {
 		return nil, nil
 	}
 	now := s.now()
-	if e := s.cache.get(c.Value, now); e != nil {
+	if e := s.cache.get(value, now); e != nil {
 		if s.idle.expired(e, now) {
-			s.cache.deleteKey(c.Value)
+			s.cache.deleteKey(value)
 			return nil, nil
 		}
 		return s.admit(e, now)
 	}
-	id, ok := s.cookies.decode(c.Value)
+	id, ok := s.cookies.decode(value)
 	if !ok {
 		return nil, nil
 	}
@@ -174,7 +175,7 @@ func (s *sessionResolver) resolve(r *http.Request) (*principalEntry, error) {
 	}
 	s.mu.Lock()
 	if s.epoch == epoch {
-		s.cache.put(c.Value, e, now)
+		s.cache.put(strings.Clone(value), e, now) // not the whole Cookie line it is cut from
 	}
 	s.mu.Unlock()
 	return s.admit(e, now)

@@ -68,12 +68,22 @@ func (t trustedPeers) trusts(r *http.Request) bool {
 // is trusted, the right-most address in X-Forwarded-For that is not itself
 // a trusted proxy (addresses further left are what the client claimed).
 func (t trustedPeers) clientIP(r *http.Request) string {
-	peer, ok := peerAddr(r)
-	if !ok {
+	a := t.clientAddr(r)
+	if !a.IsValid() {
 		return ""
 	}
+	return a.String()
+}
+
+// clientAddr is clientIP as an address (the zero Addr when the peer's is
+// unreadable); the access line appends it without building a string.
+func (t trustedPeers) clientAddr(r *http.Request) netip.Addr {
+	peer, ok := peerAddr(r)
+	if !ok {
+		return netip.Addr{}
+	}
 	if !t.containsAddr(peer) {
-		return peer.String()
+		return peer
 	}
 	hops := forwardedFor(r.Header)
 	for i := len(hops) - 1; i >= 0; i-- {
@@ -82,11 +92,11 @@ func (t trustedPeers) clientIP(r *http.Request) string {
 			break // a malformed hop: stop at the last address we could vouch for
 		}
 		if !t.containsAddr(a) {
-			return a.Unmap().String()
+			return a.Unmap()
 		}
 		peer = a
 	}
-	return peer.String()
+	return peer
 }
 
 func forwardedFor(h http.Header) []string {
