@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -175,7 +174,7 @@ func (s *sessionResolver) resolve(r *http.Request) (*principalEntry, error) {
 	}
 	s.mu.Lock()
 	if s.epoch == epoch {
-		s.cache.put(strings.Clone(value), e, now) // not the whole Cookie line it is cut from
+		s.cache.put(value, e, now)
 	}
 	s.mu.Unlock()
 	return s.admit(e, now)

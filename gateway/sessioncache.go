@@ -1,7 +1,7 @@
 package gateway
 
 import (
-	"hash/maphash"
+	"crypto/sha256"
 	"sync"
 	"time"
 )
@@ -31,20 +31,37 @@ func (e *principalEntry) usable(now time.Time) bool {
 const cacheShards = 32
 
 // sessionCache keeps looked-up sessions for a short TTL so steady-state
-// proxying does not touch the database. It is keyed by the raw cookie value:
-// a hit then costs one map lookup, with no cookie decryption or hashing.
-// It is sharded to keep lock contention low under many connections and
+// proxying does not touch the database. It is keyed by the SHA-256 of the
+// raw cookie value: a hit then costs one hash of the cookie and one map
+// lookup, with no cookie decryption, and a cached session holds 32 bytes
+// of key rather than its ~250-byte cookie (SHA-256's collision resistance
+// makes the digest as good a key as the cookie itself). It is sharded to
+// keep lock contention low under many connections (by the digest's first
+// byte: only valid sessions are cached, so nobody can aim at a shard) and
 // bounded so that a flood of distinct valid cookies cannot grow it without
 // limit.
 type sessionCache struct {
-	seed        maphash.Seed
 	maxPerShard int
 	shards      [cacheShards]cacheShard
 }
 
+type cacheKey [sha256.Size]byte
+
+// keyOf hashes a cookie value. It copies the value to the stack first:
+// []byte(cookie) would allocate for anything longer than 32 bytes, and
+// teamgate's cookies are about 250.
+func keyOf(cookie string) cacheKey {
+	var buf [512]byte
+	if len(cookie) > len(buf) {
+		return sha256.Sum256([]byte(cookie))
+	}
+	n := copy(buf[:], cookie)
+	return sha256.Sum256(buf[:n])
+}
+
 type cacheShard struct {
 	mu sync.RWMutex
-	m  map[string]*principalEntry
+	m  map[cacheKey]*principalEntry
 }
 
 func newSessionCache(maxEntries int) *sessionCache {
@@ -52,19 +69,20 @@ func newSessionCache(maxEntries int) *sessionCache {
 	if per < 1 {
 		per = 1
 	}
-	c := &sessionCache{seed: maphash.MakeSeed(), maxPerShard: per}
+	c := &sessionCache{maxPerShard: per}
 	for i := range c.shards {
-		c.shards[i].m = make(map[string]*principalEntry)
+		c.shards[i].m = make(map[cacheKey]*principalEntry)
 	}
 	return c
 }
 
-func (c *sessionCache) shard(key string) *cacheShard {
-	return &c.shards[maphash.String(c.seed, key)%cacheShards]
+func (c *sessionCache) shard(key cacheKey) *cacheShard {
+	return &c.shards[key[0]%cacheShards]
 }
 
-// get returns the usable entry for key, or nil.
-func (c *sessionCache) get(key string, now time.Time) *principalEntry {
+// get returns the usable entry for the cookie value, or nil.
+func (c *sessionCache) get(cookie string, now time.Time) *principalEntry {
+	key := keyOf(cookie)
 	s := c.shard(key)
 	s.mu.RLock()
 	e := s.m[key]
@@ -75,10 +93,11 @@ func (c *sessionCache) get(key string, now time.Time) *principalEntry {
 	return e
 }
 
-// put stores e under key. When the shard is full it first drops entries
+// put stores e under the cookie value. When the shard is full it first drops entries
 // that are no longer usable, then arbitrary ones (Go's map iteration order
 // is random, which makes this a cheap random eviction).
-func (c *sessionCache) put(key string, e *principalEntry, now time.Time) {
+func (c *sessionCache) put(cookie string, e *principalEntry, now time.Time) {
+	key := keyOf(cookie)
 	s := c.shard(key)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -99,7 +118,8 @@ func (c *sessionCache) put(key string, e *principalEntry, now time.Time) {
 }
 
 // deleteKey drops one cookie's entry.
-func (c *sessionCache) deleteKey(key string) {
+func (c *sessionCache) deleteKey(cookie string) {
+	key := keyOf(cookie)
 	s := c.shard(key)
 	s.mu.Lock()
 	delete(s.m, key)
