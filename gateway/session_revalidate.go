@@ -111,7 +111,15 @@ func (v *revalidation) run(userID string) {
 	v.mu.Lock()
 	delete(v.running, userID)
 	if err != nil {
-		v.retryAt[userID] = v.now().Add(revalidateRetry)
+		now := v.now()
+		if len(v.retryAt) >= 1024 { // a long outage: forget pauses that are over
+			for id, at := range v.retryAt {
+				if !now.Before(at) {
+					delete(v.retryAt, id)
+				}
+			}
+		}
+		v.retryAt[userID] = now.Add(revalidateRetry)
 	}
 	v.mu.Unlock()
 	switch {
