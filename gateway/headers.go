@@ -116,16 +116,12 @@ type identityValues struct {
 }
 
 // inject sets the identity of a signed-in user on an outbound request whose
-// inbound identity headers have already been stripped.
-// The names are canonical already (newIdentityHeaders), so the map is
-// written directly: Header.Set would re-check each name on every request.
-func (ih *identityHeaders) inject(h http.Header, p *principalEntry, team string) {
-	ih.injectInto(h, p, team, new(identityValues))
-}
-
-// injectInto is inject with the values stored in v, so that the headers
-// cost no allocation of their own (the proxy passes its requestInfo's).
-func (ih *identityHeaders) injectInto(h http.Header, p *principalEntry, team string, v *identityValues) {
+// inbound identity headers have already been stripped. The names are
+// canonical already (newIdentityHeaders), so the map is written directly:
+// Header.Set would re-check each name on every request. The values are
+// stored in v, so that the headers cost no allocation of their own (the
+// proxy passes its requestInfo's).
+func (ih *identityHeaders) inject(h http.Header, p *principalEntry, team string, v *identityValues) {
 	setOne(h, ih.user, &v.user, p.principal.UserID)
 	if p.email != "" {
 		setOne(h, ih.email, &v.email, p.email)

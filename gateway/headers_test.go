@@ -95,7 +95,7 @@ func TestInject(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := http.Header{}
-			ih.inject(h, &tt.p, tt.team)
+			ih.inject(h, &tt.p, tt.team, new(identityValues))
 			if len(h) != len(tt.want) {
 				t.Errorf("injected %v, want %v", h, tt.want)
 			}

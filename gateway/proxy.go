@@ -68,7 +68,7 @@ func (g *Gateway) rewrite(target *url.URL) func(*httputil.ProxyRequest) {
 		removeCookie(h, g.cfg.Session.CookieName)
 		setOne(h, requestIDHeader, &info.values.upstreamID, info.id)
 		if info.principal != nil {
-			g.headers.injectInto(h, info.principal, info.team, &info.values.identity)
+			g.headers.inject(h, info.principal, info.team, &info.values.identity)
 			g.injectAssertion(h, info)
 		}
 	}

@@ -133,13 +133,6 @@ func (v *revalidation) run(userID string) {
 	}
 }
 
-// idle reports whether no check is running (tests).
-func (v *revalidation) idle() bool {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	return len(v.running) == 0
-}
-
 // setUpRevalidation wires session.revalidate_after.
 func (g *Gateway) setUpRevalidation() error {
 	s := g.cfg.Session

@@ -76,6 +76,13 @@ func (h *harness) signedInLong(userID string) string {
 	return cookie
 }
 
+// idle reports whether no check is running.
+func (v *revalidation) idle() bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return len(v.running) == 0
+}
+
 // checked waits for the re-check the fake has just answered to finish.
 func (h *harness) checked(rv *fakeRevalidator) string {
 	h.t.Helper()

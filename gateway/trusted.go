@@ -64,19 +64,11 @@ func (t trustedPeers) trusts(r *http.Request) bool {
 	return ok && t.containsAddr(a)
 }
 
-// clientIP is the address of the client: the TCP peer, or, when the peer
+// clientAddr is the address of the client: the TCP peer, or, when the peer
 // is trusted, the right-most address in X-Forwarded-For that is not itself
 // a trusted proxy (addresses further left are what the client claimed).
-func (t trustedPeers) clientIP(r *http.Request) string {
-	a := t.clientAddr(r)
-	if !a.IsValid() {
-		return ""
-	}
-	return a.String()
-}
-
-// clientAddr is clientIP as an address (the zero Addr when the peer's is
-// unreadable); the access line appends it without building a string.
+// It is the zero Addr when the peer's address is unreadable; the access
+// line appends it without building a string.
 func (t trustedPeers) clientAddr(r *http.Request) netip.Addr {
 	peer, ok := peerAddr(r)
 	if !ok {

@@ -43,7 +43,7 @@ func TestClientIPAndRequestID(t *testing.T) {
 			if tc.reqID != "" {
 				r.Header.Set(requestIDHeader, tc.reqID)
 			}
-			if got := trusted.clientIP(r); got != tc.wantIP {
+			if got := addrString(trusted.clientAddr(r)); got != tc.wantIP {
 				t.Errorf("clientIP = %q, want %q", got, tc.wantIP)
 			}
 			if got := requestID(r, trusted); (got == tc.reqID) != tc.wantIDKept {

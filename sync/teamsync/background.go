@@ -208,13 +208,13 @@ func (b *Background) run(ctx context.Context, start time.Time) (RunResult, error
 	if err := checkNames(obs); err != nil {
 		return res, &Error{Stage: StageGraph, Err: err}
 	}
-	teams, before, err := b.applyTeams(ctx, obs, start)
+	teams, wasAssigned, err := b.applyTeams(ctx, obs)
 	if err != nil {
 		return res, err
 	}
 	res.Teams = teams
 
-	users, full, err := b.affected(ctx, delta, obs, teams, before, &res)
+	users, full, err := b.affected(ctx, delta, obs, teams, wasAssigned, &res)
 	if err != nil {
 		return res, err
 	}
@@ -228,25 +228,20 @@ func (b *Background) run(ctx context.Context, start time.Time) (RunResult, error
 	return res, nil
 }
 
-// teamsBefore is what the team step saw before it wrote.
-type teamsBefore struct {
-	exists   map[string]bool // teams that existed, among those the run looked at
-	assigned map[string]bool // teams that were assigned
-}
-
-// applyTeams applies the team-level part of the run in one transaction.
-func (b *Background) applyTeams(ctx context.Context, obs Observed, start time.Time) (Changes, teamsBefore, error) {
+// applyTeams applies the team-level part of the run in one transaction. It
+// also returns which of the teams it looked at were assigned before it
+// wrote, so that the members of newly assigned ones can be read.
+func (b *Background) applyTeams(ctx context.Context, obs Observed) (Changes, map[string]bool, error) {
 	var c Changes
-	var before teamsBefore
+	var wasAssigned map[string]bool
 	err := b.r.st.InTx(ctx, func(tx store.Tx) error {
-		c, before = Changes{}, teamsBefore{exists: map[string]bool{}, assigned: map[string]bool{}}
+		c, wasAssigned = Changes{}, map[string]bool{}
 		cur, err := readCurrent(ctx, tx, obs, "")
 		if err != nil {
 			return err
 		}
 		for id, t := range cur.Teams {
-			before.exists[id] = true
-			before.assigned[id] = t.Assigned
+			wasAssigned[id] = t.Assigned
 		}
 		plan := Diff(obs, cur, b.r.cfg.DefaultTeamParams.storeParams())
 		if c, err = apply(ctx, tx, plan, "", b.r.now()); err != nil {
@@ -256,20 +251,21 @@ func (b *Background) applyTeams(ctx context.Context, obs Observed, start time.Ti
 		return err
 	})
 	if err != nil {
-		return Changes{}, teamsBefore{}, &Error{Stage: StageDatabase, Err: err}
+		return Changes{}, nil, &Error{Stage: StageDatabase, Err: err}
 	}
-	return c, before, nil
+	return c, wasAssigned, nil
 }
 
 // affected lists the known users the run must bring up to date. With full
 // set (a full delta of direct memberships) it also says which groups each
 // of them is in; otherwise each is re-checked with Graph.
-func (b *Background) affected(ctx context.Context, delta graph.Delta, obs Observed, teams Changes, before teamsBefore, res *RunResult) ([]string, map[string][]graph.Group, error) {
+func (b *Background) affected(ctx context.Context, delta graph.Delta, obs Observed, teams Changes, wasAssigned map[string]bool, res *RunResult) ([]string, map[string][]graph.Group, error) {
+	appGroups := make(map[string]bool, len(obs.AppGroups))
+	for _, g := range obs.AppGroups {
+		appGroups[g.ID] = true
+	}
 	managed := func(id string) bool {
-		if obs.AppScoped {
-			return slices.ContainsFunc(obs.AppGroups, func(g graph.Group) bool { return g.ID == id })
-		}
-		return true // without an app every group of a user is a team
+		return !obs.AppScoped || appGroups[id] // without an app every group of a user is a team
 	}
 	candidates := map[string]bool{}
 	added := map[string]bool{} // users the delta adds to a team's group (CreateUsers)
@@ -290,7 +286,8 @@ func (b *Background) affected(ctx context.Context, delta graph.Delta, obs Observ
 		}
 		// With nested groups a change in any group, assigned or not, may
 		// change a user's transitive memberships.
-		if !b.cfg.Nested && !managed(c.ID) {
+		isManaged := managed(c.ID)
+		if !b.cfg.Nested && !isManaged {
 			continue
 		}
 		name := ""
@@ -300,21 +297,21 @@ func (b *Background) affected(ctx context.Context, delta graph.Delta, obs Observ
 		for _, m := range c.MembersAdded {
 			if m.Type == "user" {
 				candidates[m.ID] = true
-				if managed(c.ID) {
+				if isManaged {
 					added[m.ID] = true
 				}
 				if useDelta {
 					full[m.ID] = append(full[m.ID], graph.Group{ID: c.ID, DisplayName: name})
 				}
-			} else if b.cfg.Nested && before.exists[c.ID] {
-				teamsToScan = append(teamsToScan, c.ID)
+			} else if b.cfg.Nested {
+				teamsToScan = append(teamsToScan, c.ID) // a subgroup changed: its team's members are re-checked
 			}
 		}
 		for _, m := range c.MembersRemoved {
 			if m.Type == "user" {
 				candidates[m.ID] = true
-			} else if b.cfg.Nested && before.exists[c.ID] {
-				teamsToScan = append(teamsToScan, c.ID)
+			} else if b.cfg.Nested {
+				teamsToScan = append(teamsToScan, c.ID) // a subgroup changed: its team's members are re-checked
 			}
 		}
 	}
@@ -326,7 +323,7 @@ func (b *Background) affected(ctx context.Context, delta graph.Delta, obs Observ
 	// (their members did not change), so ask Graph who is in them.
 	if obs.AppScoped && !useDelta {
 		for _, g := range obs.AppGroups {
-			if before.assigned[g.ID] {
+			if wasAssigned[g.ID] {
 				continue
 			}
 			members, err := b.dir.GroupMembers(ctx, g.ID)

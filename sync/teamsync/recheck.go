@@ -60,8 +60,11 @@ type RecheckResult struct {
 // Recheck re-reads the user from Graph and brings their memberships in
 // line, as a sign-in would, then ends their sessions when the verdict is
 // not VerdictOK. kind is the sync event kind (store.EventRevalidate or
-// store.EventBackground). On a Graph error nothing is written except a
-// failed sync event; the caller decides what an outage means.
+// store.EventBackground). On a Graph error nothing is written (a
+// background run records it in its own event) and the error is logged;
+// the caller decides what an outage means. Re-validations are retried
+// every few seconds per user while Graph is down, so recording each failed
+// one would flood the sync log.
 func (r *Reconciler) Recheck(ctx context.Context, userID, kind string) (RecheckResult, error) {
 	start := r.now()
 	dir, ok := r.dir.(CheckDirectory)
@@ -71,7 +74,8 @@ func (r *Reconciler) Recheck(ctx context.Context, userID, kind string) (RecheckR
 	obs, verdict, err := r.observeRecheck(ctx, dir, userID)
 	if err != nil {
 		err = &Error{Stage: StageGraph, Err: err}
-		r.recordFailure(ctx, userID, kind, start, err)
+		r.log.LogAttrs(ctx, slog.LevelWarn, "re-check failed",
+			slog.String("user_id", userID), slog.String("kind", kind), slog.String("error", err.Error()))
 		return RecheckResult{}, err
 	}
 	res, err := r.applyKnown(ctx, userID, kind, start, obs,
