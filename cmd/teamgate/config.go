@@ -176,24 +176,52 @@ func parseConfig(name string, raw []byte, env func(string) (string, bool)) (Conf
 	var unset []string
 	expandNode(root.Content[0], env, &unset)
 	// Decoding the node (not re-marshalled text) keeps the file's line numbers.
+	badKeys := map[string]bool{} // keys whose value could not be decoded
 	if err := root.Content[0].Decode(&cfg); err != nil {
 		var te *yaml.TypeError
 		if errors.As(err, &te) {
 			for _, msg := range te.Errors {
-				errs = append(errs, errors.New(keyedMessage(msg, lines)))
+				keyed := keyedMessage(msg, lines)
+				if key, _, ok := strings.Cut(keyed, ": "); ok {
+					badKeys[key] = true
+				}
+				errs = append(errs, errors.New(keyed))
 			}
 		} else {
 			errs = append(errs, err)
 		}
 	}
-	if len(errs) == 0 {
-		errs = append(errs, cfg.Validate())
+	// The values are checked even when keys are unknown or mistyped, so one
+	// run names every problem. A key that failed to decode still holds its
+	// default, so what validation says of it would only repeat the decode
+	// error (or contradict it): that part is left out.
+	for _, err := range leafErrors(cfg.Validate()) {
+		if key, _, ok := strings.Cut(err.Error(), ": "); ok && badKeys[key] {
+			continue
+		}
+		errs = append(errs, err)
 	}
 	if len(unset) > 0 && errors.Join(errs...) != nil {
 		slices.Sort(unset)
 		errs = append(errs, fmt.Errorf("note: these environment variables are referenced but not set: %s", strings.Join(slices.Compact(unset), ", ")))
 	}
 	return cfg, prefixed(name, errors.Join(errs...))
+}
+
+// leafErrors flattens errors.Join trees into their single errors.
+func leafErrors(err error) []error {
+	if err == nil {
+		return nil
+	}
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return []error{err}
+	}
+	var out []error
+	for _, e := range j.Unwrap() {
+		out = append(out, leafErrors(e)...)
+	}
+	return out
 }
 
 func prefixed(name string, err error) error {

@@ -46,6 +46,7 @@ func TestParseConfigReportsEveryProblemWithItsKey(t *testing.T) {
 		name string
 		yaml string
 		want []string
+		not  []string // must not appear: validation repeating a decode error
 	}{{
 		name: "unknown keys at every level",
 		yaml: validYAML + "bogus: 1\nlog:\n  levle: debug\nupstream:\n  headers:\n    usr: X-User\n",
@@ -54,6 +55,14 @@ func TestParseConfigReportsEveryProblemWithItsKey(t *testing.T) {
 		name: "wrong types name the key",
 		yaml: validYAML + "upstream:\n  groups_max_bytes: lots\nentra_extra: 1\n",
 		want: []string{"upstream.groups_max_bytes:", "entra_extra: unknown key"},
+	}, {
+		name: "unknown keys, wrong types and invalid values together",
+		yaml: "entra:\n  tenant_idd: x\n  client_id: c\n  client_secret: s\n  graph_max_attempts: many\nsession:\n  secret: short\nlog:\n  format: xml\n",
+		want: []string{
+			"entra.tenant_idd: unknown key", "entra.tenant_id: required", "entra.graph_max_attempts:",
+			"session.secret", "log.format",
+		},
+		not: []string{"entra.graph_max_attempts: must be between"},
 	}, {
 		name: "invalid values, all at once",
 		yaml: `
@@ -92,6 +101,11 @@ log:
 			for _, w := range tc.want {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error lacks %q:\n%v", w, err)
+				}
+			}
+			for _, w := range tc.not {
+				if strings.Contains(err.Error(), w) {
+					t.Errorf("error has %q:\n%v", w, err)
 				}
 			}
 		})

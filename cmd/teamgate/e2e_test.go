@@ -99,6 +99,10 @@ func TestE2ESpoofedIdentityHeadersNeverReachUpstream(t *testing.T) {
 			"X-Forwarded-User", "x-forwarded-user", "X-FORWARDED-USER", "X_Forwarded_User", "x_forwarded-user",
 			"X-Forwarded-Email", "x_forwarded_email", "X-Forwarded-Preferred-Username", "x_forwarded_preferred_username",
 			"X-Forwarded-Groups", "X_FORWARDED_GROUPS",
+			// The team header in any other spelling is not a team choice:
+			// stripped, and the user's own default team is sent.
+			"X_LiteLLM_Team_Id", "x_litellm_team_id", "X-LiteLLM_Team-Id",
+			"X-Teamgate-Assertion", "x_teamgate_assertion", "X_TEAMGATE_ASSERTION",
 		}
 		for _, h := range spoofs {
 			t.Run(h, func(t *testing.T) {
@@ -123,6 +127,9 @@ func TestE2ESpoofedIdentityHeadersNeverReachUpstream(t *testing.T) {
 					}
 					if client == "session" && up.Header.Get("X-Forwarded-User") != id("alice") {
 						t.Errorf("session: X-Forwarded-User = %q", up.Header.Get("X-Forwarded-User"))
+					}
+					if client == "session" && up.Header.Get("X-Litellm-Team-Id") == "" {
+						t.Errorf("session: no default team sent")
 					}
 				}
 			})
@@ -293,11 +300,27 @@ func TestE2ECallbackReplayAndForgedState(t *testing.T) {
 				t.Errorf("%s replay: %d, want 400 page", name, res.StatusCode)
 			}
 		}
+		// The redeemed code swapped into a fresh, valid sign-in of another
+		// browser (its own state cookie, PKCE verifier and nonce): refused
+		// by the token endpoint, and no session is made.
+		w := e.browser()
+		fresh, _ := url.Parse(callbackURL(t, e, w, id("alice")))
+		old, _ := url.Parse(cb)
+		q := fresh.Query()
+		q.Set("code", old.Query().Get("code"))
+		fresh.RawQuery = q.Encode()
+		res, body := do(t, w.noRedirects(), mustReq(t, "GET", fresh.String(), "Accept", "text/html"))
+		if res.StatusCode != http.StatusBadRequest || !strings.Contains(strings.ToLower(body), "sign") {
+			t.Errorf("replayed code with a fresh state: %d, want 400 page\n%.300s", res.StatusCode, body)
+		}
+		if res, _ := w.api("GET", e.gw.URL+"/v1/models"); res.StatusCode != http.StatusUnauthorized {
+			t.Errorf("after the refused code: %d, want 401 (no session)", res.StatusCode)
+		}
 		// A forged state with a fresh, valid sign-in in flight.
 		v := e.browser()
 		cb = callbackURL(t, e, v, id("bob"))
 		u, _ := url.Parse(cb)
-		q := u.Query()
+		q = u.Query()
 		q.Set("state", "forged-"+q.Get("state"))
 		u.RawQuery = q.Encode()
 		res, _ = do(t, v.noRedirects(), mustReq(t, "GET", u.String(), "Accept", "text/html"))
@@ -308,7 +331,7 @@ func TestE2ECallbackReplayAndForgedState(t *testing.T) {
 			t.Error("bob was synced although his callback was refused")
 		}
 		// An Entra error on the callback.
-		res, body := do(t, v.noRedirects(), mustReq(t, "GET",
+		res, body = do(t, v.noRedirects(), mustReq(t, "GET",
 			e.gw.URL+"/oauth2/callback?error=access_denied&error_description="+url.QueryEscape("AADSTS50105: not assigned")+"&state=x", "Accept", "text/html"))
 		if res.StatusCode != http.StatusForbidden || !strings.Contains(body, "AADSTS50105") || !strings.Contains(strings.ToLower(body), "assigned") {
 			t.Errorf("AADSTS50105 callback: %d\n%.400s", res.StatusCode, body)

@@ -221,3 +221,48 @@ func toStrings(v []any) []string {
 	}
 	return out
 }
+
+// TestRecipeProvisioning reads recipe (c)'s litellm section through the real
+// config parser and runs a sign-in with exactly those settings against the
+// fake LiteLLM: the user, the app's teams and the memberships arrive.
+func TestRecipeProvisioning(t *testing.T) {
+	var block string
+	for _, b := range recipe(t, "### (c)") {
+		if b.lang == "yaml" && strings.HasPrefix(b.body, "litellm:") {
+			block = b.body
+		}
+	}
+	if block == "" {
+		t.Fatal("recipe (c) has no litellm: yaml block")
+	}
+	env := mapEnv(map[string]string{"SECRET": "s", "SESSION": strings.Repeat("k", 40), "LITELLM_MASTER_KEY": e2eMasterKey})
+	parsed, err := parseConfig("README (c)", []byte(validYAML+block), env)
+	if err != nil {
+		t.Fatalf("recipe (c) does not load: %v", err)
+	}
+	if !parsed.LiteLLM.Enabled() || parsed.LiteLLM.MasterKey != e2eMasterKey {
+		t.Fatalf("recipe (c) leaves provisioning off: %+v", parsed.LiteLLM)
+	}
+	if parsed.LiteLLM.URL == "" && litellmURL(parsed) != parsed.Upstream.URL {
+		t.Errorf("an empty litellm.url resolves to %q, want upstream.url %q", litellmURL(parsed), parsed.Upstream.URL)
+	}
+
+	forEachBackend(t, func(t *testing.T, st store.Store) {
+		p := startProvisionE2E(t, st, func(c *Config) {
+			fakeURL := c.LiteLLM.URL // the test's LiteLLM, not the upstream
+			c.LiteLLM = parsed.LiteLLM
+			c.LiteLLM.URL = fakeURL
+		})
+		p.signIn("alice-oid")
+		p.drain()
+		if u, ok := p.litellm.User("alice-oid"); !ok || u.Email != "alice@example.com" {
+			t.Errorf("LiteLLM user = %+v, %v", u, ok)
+		}
+		for _, team := range []string{"eng", "ds", "ops"} {
+			p.team(team)
+		}
+		if got := members(p.team("eng")); !slices.Contains(got, "alice-oid:user") {
+			t.Errorf("eng members = %v, want alice-oid:user", got)
+		}
+	})
+}

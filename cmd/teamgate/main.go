@@ -89,6 +89,10 @@ func run(ctx context.Context, args []string, getenv env, stdout, stderr io.Write
 	case "healthcheck":
 		return cmdHealthcheck(ctx, rest, stdout, stderr)
 	case "version":
+		fs := newFlagSet("version", "version", stderr)
+		if err := parseFlags(fs, rest); err != nil {
+			return err
+		}
 		v, c, d := buildInfo()
 		fmt.Fprintf(stdout, "teamgate %s (commit %s, built %s, %s)\n", v, c, d, runtime.Version())
 		return nil
