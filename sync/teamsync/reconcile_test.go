@@ -231,10 +231,8 @@ func TestReconcileRenameLeaveManualUnassign(t *testing.T) {
 		if err := st.AddManualMembership(ctx, "evals", "alice", "user", time.Now()); err != nil {
 			t.Fatal(err)
 		}
-		// An existing user's params are never overwritten.
-		if _, err := st.Team(ctx, "eng"); err != nil {
-			t.Fatal(err)
-		}
+		// (That an existing user's params are never overwritten is the
+		// store conformance test UpsertUserRefreshesIdentityKeepsParams.)
 
 		h.tenant.RenameGroup("eng", "Engineering (all)")
 		h.tenant.RemoveMember("ops", "alice")
