@@ -144,6 +144,10 @@ func TestAdminEventsFiltersAndOutbox(t *testing.T) {
 		{"", EventPageQuery{Limit: adminPageSize}},
 		{"user_id=" + aliceID + "&outcome=error", EventPageQuery{UserID: aliceID, Outcome: "error", Limit: adminPageSize}},
 		{"outcome=bogus", EventPageQuery{Limit: adminPageSize}},
+		{"kind=background", EventPageQuery{Kind: "background", Limit: adminPageSize}},
+		{"kind=admin", EventPageQuery{Kind: "admin", Limit: adminPageSize}},
+		{"kind=revalidate&outcome=ok&user_id=" + bobID, EventPageQuery{UserID: bobID, Outcome: "ok", Kind: "revalidate", Limit: adminPageSize}},
+		{"kind=bogus", EventPageQuery{Limit: adminPageSize}},
 	}
 	for _, tt := range tests {
 		res, body := h.get(c, "/teamgate/admin/events?"+tt.query, nil)
@@ -155,7 +159,10 @@ func TestAdminEventsFiltersAndOutbox(t *testing.T) {
 			t.Errorf("?%s queried %+v, want %+v", tt.query, got, tt.want)
 		}
 	}
-	res, body := h.get(c, "/teamgate/admin", nil)
+	// The chosen source stays selected in the filter form.
+	res, body := h.get(c, "/teamgate/admin/events?kind=background", nil)
+	wantPage(t, res, body, http.StatusOK, `<option value="background" selected>Background sync</option>`)
+	res, body = h.get(c, "/teamgate/admin", nil)
 	wantPage(t, res, body, http.StatusOK, "LiteLLM provisioning backlog", "Waiting to be sent to LiteLLM</dt><dd>3", `<span class="badge bad">1</span>`)
 
 	h2, _, c2 := adminHarness(t, 3)

@@ -229,8 +229,12 @@ func syncFailure(err error, rd string) *statusError {
 
 // handleSignOut ends the session server-side, forgets it on this replica at
 // once, clears the cookie and ends the Entra session too. GET is accepted so
-// that a plain link can sign out.
+// that a plain link can sign out; one from another site is confirmed first
+// (signout_guard.go).
 func (g *Gateway) handleSignOut(c *gin.Context) {
+	if !g.signOutAllowed(c) {
+		return
+	}
 	w, r := c.Writer, c.Request
 	if ck, err := r.Cookie(g.cfg.Session.CookieName); err == nil && ck.Value != "" {
 		if id, ok := g.sessions.cookies.decode(ck.Value); ok {

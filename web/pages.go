@@ -38,6 +38,21 @@ func RenderSignedOut(w io.Writer, p SignedOutPage) error {
 	return render(w, signedOutTemplate, "You are signed out", false, p.Chrome, p)
 }
 
+// SignOutConfirmPage asks the user to confirm a sign-out that another site
+// started (a cross-site link to /oauth2/sign_out): a forced logout needs the
+// user's click on this page, whose form carries the session's CSRF token.
+type SignOutConfirmPage struct {
+	Chrome
+	Action     string // where the form posts: /oauth2/sign_out
+	CSRFToken  string // the session's form token; empty without a session
+	CancelHref string // "Stay signed in"
+}
+
+// RenderSignOutConfirm writes the sign-out confirmation page.
+func RenderSignOutConfirm(w io.Writer, p SignOutConfirmPage) error {
+	return render(w, signOutTemplate, "Sign out", false, p.Chrome, p)
+}
+
 // SignInPage is the optional landing page (server.sign_in_page) shown to a
 // signed-out browser instead of sending it straight to Entra.
 type SignInPage struct {

@@ -67,6 +67,10 @@ func samplePages() []samplePage {
 		{"signed_out", func(b *bytes.Buffer) error {
 			return RenderSignedOut(b, SignedOutPage{Chrome: Chrome{RequestID: sampleRequestID}, SignInHref: "/oauth2/start?rd=%2F"})
 		}},
+		{"sign_out_confirm", func(b *bytes.Buffer) error {
+			return RenderSignOutConfirm(b, SignOutConfirmPage{Chrome: Chrome{RequestID: sampleRequestID},
+				Action: "/oauth2/sign_out", CSRFToken: "csrf-token", CancelHref: "/teamgate/me"})
+		}},
 		{"sign_in", func(b *bytes.Buffer) error {
 			return RenderSignIn(b, SignInPage{Chrome: Chrome{RequestID: sampleRequestID}, SignInHref: "/oauth2/start?rd=%2Fui%2F"})
 		}},

@@ -33,6 +33,7 @@ var staticFS embed.FS
 var (
 	errorTemplate       = mustParse("error.html")
 	signedOutTemplate   = mustParse("signed_out.html")
+	signOutTemplate     = mustParse("sign_out_confirm.html")
 	signInTemplate      = mustParse("sign_in.html")
 	meTemplate          = mustParse("me.html")
 	adminTeamsTemplate  = mustParse("admin_teams.html")

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -20,8 +22,10 @@ import (
 
 // The browser test walks teamgate's pages in a real, headless Chromium:
 // sign-in through the fake Entra's HTML picker, /teamgate/me, choosing a
-// default team, the admin pages, a non-admin's 403, sign-out, the sign-in
-// landing page and error pages. It saves a screenshot of every page it
+// default team, the admin pages, a non-admin's 403, sign-out (and another
+// site's sign-out link, which only gets a confirmation page), the sign-in
+// landing page and every error page a user can meet, each with its request
+// id. It saves a screenshot of every page it
 // visits in $TEAMGATE_SCREENSHOTS, else testdata/screenshots (ignored by
 // git), one folder per database backend.
 //
@@ -142,6 +146,27 @@ func (b *tab) want(texts ...string) {
 			b.t.Errorf("%s does not show %q:\n%.1500s", b.location(), s, body)
 		}
 	}
+}
+
+// requestID is the id the page's footer shows ("" when it shows none).
+func (b *tab) requestID() string {
+	b.t.Helper()
+	s, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`(document.querySelector("footer.meta code") || {}).textContent || ""`))
+	if err != nil {
+		b.t.Fatalf("read the request id: %v", err)
+	}
+	return s
+}
+
+// page checks what the page shows, that it quotes a request id, and saves
+// its screenshot.
+func (b *tab) page(name string, texts ...string) {
+	b.t.Helper()
+	b.want(append(texts, "Request ID")...)
+	if id := b.requestID(); len(id) < 8 {
+		b.t.Errorf("%s (%s) shows no request id (%q)", b.location(), name, id)
+	}
+	b.screenshot(name)
 }
 
 // screenshot saves the whole page as NN-name.png.
@@ -279,7 +304,10 @@ func TestBrowserWalkthrough(t *testing.T) {
 		alice.want("Added bob.brown@example.com as a manual member.", "Bob Brown", "manual") // found by UPN, shown by mail
 		alice.screenshot("admin-team-member-added")
 		alice.click(chromedp.CSS(`button[aria-label="Remove Bob Brown from the team"]`))
-		alice.want("Removed " + id("bob") + " from the team.")
+		alice.page("admin-team-member-removed", "Removed "+id("bob")+" from the team.", "Engineering", "Alice Adams")
+		if strings.Contains(alice.text(), "Bob Brown") {
+			t.Error("the team page still lists Bob Brown after his removal")
+		}
 
 		alice.open(gw + "/teamgate/admin/users")
 		alice.want("alice@example.com", "bob.brown@example.com", "teamgate admin (group)")
@@ -307,38 +335,130 @@ func TestBrowserWalkthrough(t *testing.T) {
 		alice.screenshot("signed-out")
 		alice.open(gw + "/teamgate/me")
 		if loc := alice.location(); !strings.HasPrefix(loc.String(), e.tenant.AuthorityHost()) {
-			t.Errorf("after sign-out /teamgate/me is at %s, want the sign-in page", loc)
+			t.Fatalf("after sign-out /teamgate/me is at %s, want the sign-in page", loc)
 		}
 
-		// Error pages explain, in words, what the user can do.
+		// Another site's link to the sign-out URL does not sign her out:
+		// teamgate asks first, and her click on its form does.
+		alice.click(chromedp.CSS(`button[value="` + id("alice") + `"]`))
+		evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			fmt.Fprintf(w, `<!doctype html><title>Elsewhere</title><a id="out" href="%s/oauth2/sign_out">Win a prize</a>`, gw)
+		}))
+		defer evil.Close()
+		evilURL := strings.Replace(evil.URL, "127.0.0.1", "localhost", 1) // another site, not just another port
+		alice.open(evilURL)
+		alice.click(chromedp.CSS(`#out`))
+		if loc := alice.location(); loc.Path != "/oauth2/sign_out" {
+			t.Fatalf("the other site's link led to %s", loc)
+		}
+		alice.page("sign-out-confirm", "Sign out of teamgate?", "Another site sent you", "Stay signed in")
+		alice.click(chromedp.CSS(`a.button.secondary`)) // "Stay signed in"
+		alice.open(gw + "/teamgate/me")
+		alice.want("Alice Adams", "My teams") // still signed in
+		alice.open(evilURL)
+		alice.click(chromedp.CSS(`#out`))
+		alice.click(chromedp.CSS(`form[action="/oauth2/sign_out"] button[type="submit"]`))
+		if loc := alice.location(); loc.Path != "/teamgate/signed-out" {
+			t.Fatalf("after confirming the sign-out the browser is at %s", loc)
+		}
+		alice.want("You are signed out")
+
+		// Error pages explain, in words, what the user can do, and quote a
+		// request id.
 		alice.open(gw + "/oauth2/callback?error=access_denied&error_description=" +
 			url.QueryEscape("AADSTS50105: The signed in user is not assigned to a role for the application."))
-		alice.want("You are not assigned to this application", "Ask your administrator", "AADSTS50105", "Request ID")
-		alice.screenshot("error-not-assigned")
+		alice.page("error-not-assigned", "You are not assigned to this application", "Ask your administrator", "AADSTS50105")
+		alice.open(gw + "/oauth2/callback?error=consent_required&error_description=" +
+			url.QueryEscape("AADSTS65001: The user or administrator has not consented to use the application."))
+		alice.page("error-consent-required", "The application has not been approved", "grant admin consent", "AADSTS65001", "Status 403")
+		if strings.Contains(alice.text(), "has not consented") {
+			t.Error("the consent page shows Entra's raw error_description")
+		}
 		alice.open(gw + "/oauth2/callback?state=stale&code=stale")
-		alice.want("Sign-in link expired or reused", "Start the sign-in again")
-		alice.screenshot("error-sign-in-link-expired")
+		alice.page("error-sign-in-link-expired", "Sign-in link expired or reused", "Start the sign-in again")
 		alice.open(gw + "/teamgate/nothing-here")
-		alice.want("Page not found")
-		alice.screenshot("error-not-found")
+		alice.page("error-not-found", "Page not found", "Status 404")
 
-		// The optional sign-in page, on a second replica with it turned on.
-		e2 := startE2E(t, st, e2eOptions{tweak: func(c *Config) { c.Server.SignInPage = true }})
+		// Microsoft Graph down while she signs in: no session, try again.
+		e.tenant.FailNext("/memberOf", 20, http.StatusServiceUnavailable, "")
+		alice.open(gw + "/teamgate/me")
+		alice.click(chromedp.CSS(`button[value="` + id("alice") + `"]`))
+		alice.page("error-entra-unavailable", "Microsoft Entra is unavailable", "Wait a moment and try again", "Status 503")
+		drainFaults(e) // the retries stopped early; the next steps need a healthy tenant
+
+		// The app lacks a Graph permission: the page asks for the
+		// administrator (the log names the permission).
+		e.tenant.FailNext("/memberOf", 1, http.StatusForbidden, "")
+		alice.open(gw + "/teamgate/me")
+		alice.click(chromedp.CSS(`button[value="` + id("alice") + `"]`))
+		alice.page("error-missing-graph-permission", "teamgate lacks a permission", "Contact your administrator", "Status 502")
+		if !strings.Contains(e.logs.String(), "missing application permission") {
+			t.Error("the log does not name the missing permission")
+		}
+
+		// Her session ends (an administrator signs her out everywhere)
+		// while a form is open: the form answers that the session expired.
+		alice.open(gw + "/teamgate/me")
+		alice.click(chromedp.CSS(`button[value="` + id("alice") + `"]`))
+		alice.want("Requests you send through teamgate act for")
+		revokeSessions(t, e, gw, id("alice"))
+		alice.click(chromedp.CSS(`form[action="/teamgate/me/default-team"] button[type="submit"]`))
+		alice.page("error-session-expired", "Your session has expired", "Sign in again, then make the change again", "Status 401")
+
+		// A form from an earlier session of hers is refused as expired.
+		alice.click(chromedp.CSS(`main a.button`)) // "Sign in again"
+		alice.click(chromedp.CSS(`button[value="` + id("alice") + `"]`))
+		if loc := alice.location(); loc.Path != "/teamgate/me" {
+			t.Fatalf("after signing in again the browser is at %s, want /teamgate/me", loc)
+		}
+		func() { // another tab of hers signs out and in again: a new session
+			other, cancel := chromedp.NewContext(alice.ctx)
+			defer cancel()
+			tab2 := &tab{t: t, ctx: other, dir: dir, shot: &shots}
+			tab2.open(gw + "/oauth2/sign_out")
+			tab2.open(gw + "/teamgate/me")
+			tab2.click(chromedp.CSS(`button[value="` + id("alice") + `"]`))
+			tab2.want("Requests you send through teamgate act for")
+		}()
+		alice.click(chromedp.CSS(`form[action="/teamgate/me/default-team"] button[type="submit"]`))
+		alice.page("error-form-expired", "This form has expired", "reload the page", "Status 403")
+
+		// A second replica with the sign-in page on and the service behind
+		// it down.
+		down := httptest.NewServer(http.NotFoundHandler())
+		downURL := down.URL
+		down.Close()
+		e2 := startE2E(t, st, e2eOptions{tweak: func(c *Config) { c.Server.SignInPage = true; c.Upstream.URL = downURL }})
 		// A browser context of its own: cookies are per host, not per port,
 		// and both replicas share the session secret and database.
 		carolCtx, cancelCarol := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
 		defer cancelCarol()
-		carolCtx, cancelCarolT := context.WithTimeout(carolCtx, time.Minute)
+		carolCtx, cancelCarolT := context.WithTimeout(carolCtx, 2*time.Minute)
 		defer cancelCarolT()
 		carol := &tab{t: t, ctx: carolCtx, dir: dir, shot: &shots}
 		carol.open(e2.gw.URL + "/ui/")
-		carol.want("Sign in to continue", "Sign in with Microsoft")
-		carol.screenshot("sign-in-page")
+		carol.page("sign-in-page", "Sign in to continue", "Sign in with Microsoft")
 		carol.click(chromedp.CSS(`a.button`))
 		carol.click(chromedp.CSS(`button[value="` + id("carol") + `"]`))
 		if loc := carol.location(); loc.Path != "/ui/" {
 			t.Errorf("after the sign-in page the browser is at %s, want /ui/", loc)
 		}
+		carol.page("error-upstream-unavailable", "Service unreachable", "Wait a moment and try again", "Status 502")
+		// Her session ends: the sign-in page says why she signs in again.
+		revokeSessions(t, e2, e2.gw.URL, id("carol"))
+		carol.open(e2.gw.URL + "/ui/")
+		carol.page("sign-in-page-session-expired", "Your session has expired", "Sign in with Microsoft")
 		t.Logf("screenshots in %s", dir)
 	})
+}
+
+// revokeSessions signs a user out everywhere through the admin API.
+func revokeSessions(t *testing.T, e *e2e, gwURL, userID string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, gwURL+"/teamgate/api/users/"+userID+"/revoke-sessions", nil)
+	req.Header.Set("Authorization", "Bearer "+e.adminTok)
+	if res, body := do(t, http.DefaultClient, req); res.StatusCode != http.StatusOK {
+		t.Fatalf("revoke-sessions: %d %s", res.StatusCode, body)
+	}
 }

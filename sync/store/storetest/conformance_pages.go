@@ -17,6 +17,7 @@ var pagesTests = []namedTest{
 	{"SetDefaultTeamOnlyToOwnTeam", testSetDefaultTeam},
 	{"SetInAdminGroup", testSetInAdminGroup},
 	{"TeamSummariesCountsAndPages", testTeamSummaries},
+	{"TeamSummariesThousandsOfTeams", testTeamSummariesThousands},
 	{"TeamAliasesAndMemberDetails", testTeamAliasesAndMembers},
 	{"UserSummariesSearchAndCount", testUserSummaries},
 	{"UserByLogin", testUserByLogin},
@@ -131,6 +132,65 @@ func testTeamSummaries(t *testing.T, s store.Store) {
 		if err != nil || len(got) != tc.want {
 			t.Errorf("TeamSummaries(%q) = %d teams, %v; want %d", tc.query, len(got), err, tc.want)
 		}
+	}
+}
+
+// The admin team list of a large tenant: 2,100 teams, paged, searched and
+// counted, with the member counts of the page.
+func testTeamSummariesThousands(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	const n = 2100
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("t%04d", i) // aliased "Team t0000" …, so alias order is id order
+	}
+	seedTeams(t, s, ids...)
+	seedUsers(t, s, "u1", "u2")
+	seedMemberships(t, s, "u1", store.SourceEntra, "t1450", "t1499", "t2099")
+	seedMemberships(t, s, "u2", store.SourceEntra, "t1450")
+
+	for _, tc := range []struct {
+		name          string
+		f             store.TeamFilter
+		count         int
+		first, last   string // of the page; "" for an empty page
+		pageLen       int
+		membersOfLast int
+	}{
+		{"first page", store.TeamFilter{Limit: 50}, n, "t0000", "t0049", 50, 0},
+		{"page 30", store.TeamFilter{Limit: 50, Offset: 1450}, n, "t1450", "t1499", 50, 1},
+		{"last page", store.TeamFilter{Limit: 50, Offset: 2050}, n, "t2050", "t2099", 50, 1},
+		{"past the end", store.TeamFilter{Limit: 50, Offset: n}, n, "", "", 0, 0},
+		{"search", store.TeamFilter{Query: "TEAM T19", Limit: 50}, 100, "t1900", "t1949", 50, 0},
+		{"search, page two", store.TeamFilter{Query: "t19", Limit: 50, Offset: 50}, 100, "t1950", "t1999", 50, 0},
+		{"search by id", store.TeamFilter{Query: "t2099", Limit: 50}, 1, "t2099", "t2099", 1, 1},
+		{"search without a match", store.TeamFilter{Query: "t9", Limit: 50}, 0, "", "", 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			start := time.Now()
+			page, err := s.TeamSummaries(ctx, tc.f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			count, err := s.CountTeams(ctx, tc.f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("page and count in %v", time.Since(start)) // for the record; no bound (shared machines)
+			if count != tc.count || len(page) != tc.pageLen {
+				t.Fatalf("count %d, page of %d; want %d, %d", count, len(page), tc.count, tc.pageLen)
+			}
+			if tc.pageLen == 0 {
+				return
+			}
+			first, last := page[0], page[len(page)-1]
+			if first.ID != tc.first || last.ID != tc.last || last.Members != tc.membersOfLast {
+				t.Errorf("page %s … %s (%d members), want %s … %s (%d)", first.ID, last.ID, last.Members, tc.first, tc.last, tc.membersOfLast)
+			}
+			if tc.first == "t1450" && first.Members != 2 {
+				t.Errorf("t1450 members = %d, want 2", first.Members)
+			}
+		})
 	}
 }
 
@@ -257,17 +317,39 @@ func testFindSyncEvents(t *testing.T, s store.Store) {
 	if err := s.AddMemberAsAdmin(ctx, "t1", "u1", "user", "admin-1", at(4*time.Second)); err != nil {
 		t.Fatal(err)
 	}
+	// Kinds other than sign-in, recorded before the others so that the
+	// cases above keep their order; an event without Kind is a sign-in.
+	for _, e := range []store.SyncEvent{
+		{At: at(-3 * time.Second), Outcome: store.OutcomeOK, Kind: store.EventBackground}, // a whole run
+		{UserID: "u1", At: at(-2 * time.Second), Outcome: store.OutcomeError, Kind: store.EventBackground},
+		{UserID: "u1", At: at(-1 * time.Second), Outcome: store.OutcomeOK, Kind: store.EventRevalidate},
+	} {
+		if err := s.RecordSyncEvent(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	for _, tc := range []struct {
 		name string
 		q    store.EventQuery
 		want []string // user/outcome, newest first
 	}{
-		{"all", store.EventQuery{}, []string{"u1/admin", "ghost/ok", "u1/error", "u1/ok"}},
-		{"by user", store.EventQuery{UserID: "u1"}, []string{"u1/admin", "u1/error", "u1/ok"}},
-		{"by outcome", store.EventQuery{Outcome: store.OutcomeOK}, []string{"ghost/ok", "u1/ok"}},
-		{"user and outcome", store.EventQuery{UserID: "u1", Outcome: store.OutcomeError}, []string{"u1/error"}},
+		{"all", store.EventQuery{}, []string{"u1/admin", "ghost/ok", "u1/error", "u1/ok", "u1/ok/revalidate", "u1/error/background", "/ok/background"}},
+		{"by user", store.EventQuery{UserID: "u1"}, []string{"u1/admin", "u1/error", "u1/ok", "u1/ok/revalidate", "u1/error/background"}},
+		{"by outcome", store.EventQuery{Outcome: store.OutcomeOK}, []string{"ghost/ok", "u1/ok", "u1/ok/revalidate", "/ok/background"}},
+		{"user and outcome", store.EventQuery{UserID: "u1", Outcome: store.OutcomeError}, []string{"u1/error", "u1/error/background"}},
 		{"syncs only", store.EventQuery{UserID: "u1", ExcludeAdmin: true, Limit: 1}, []string{"u1/error"}},
+		{"without admin changes", store.EventQuery{ExcludeAdmin: true}, []string{"ghost/ok", "u1/error", "u1/ok", "u1/ok/revalidate", "u1/error/background", "/ok/background"}},
+		{"a user without admin changes", store.EventQuery{UserID: "u1", ExcludeAdmin: true}, []string{"u1/error", "u1/ok", "u1/ok/revalidate", "u1/error/background"}},
+		{"sign-ins (stored for an empty kind)", store.EventQuery{Kind: store.EventSignIn}, []string{"ghost/ok", "u1/error", "u1/ok"}},
+		{"background", store.EventQuery{Kind: store.EventBackground}, []string{"u1/error/background", "/ok/background"}},
+		{"re-validations", store.EventQuery{Kind: store.EventRevalidate}, []string{"u1/ok/revalidate"}},
+		{"admin changes by kind", store.EventQuery{Kind: store.EventAdmin}, []string{"u1/admin"}},
+		{"admin kind without admin changes", store.EventQuery{Kind: store.EventAdmin, ExcludeAdmin: true}, nil},
+		{"kind and user", store.EventQuery{Kind: store.EventBackground, UserID: "u1"}, []string{"u1/error/background"}},
+		{"kind and outcome", store.EventQuery{Kind: store.EventBackground, Outcome: store.OutcomeOK}, []string{"/ok/background"}},
+		{"unknown kind", store.EventQuery{Kind: "nonsense"}, nil},
+		{"kind, page two", store.EventQuery{Kind: store.EventBackground, Limit: 1, Offset: 1}, []string{"/ok/background"}},
 		{"page two", store.EventQuery{Limit: 2, Offset: 2}, []string{"u1/error", "u1/ok"}},
 		{"past the end", store.EventQuery{Offset: 10}, nil},
 	} {
@@ -278,7 +360,11 @@ func testFindSyncEvents(t *testing.T, s store.Store) {
 			}
 			var got []string
 			for _, e := range evs {
-				got = append(got, e.UserID+"/"+e.Outcome)
+				name := e.UserID + "/" + e.Outcome
+				if e.Kind != store.EventSignIn && e.Kind != store.EventAdmin {
+					name += "/" + e.Kind
+				}
+				got = append(got, name)
 			}
 			equalIDs(t, "events", got, tc.want)
 			count := tc.q
@@ -289,6 +375,18 @@ func testFindSyncEvents(t *testing.T, s store.Store) {
 			}
 			if tc.q.Limit == 0 && tc.q.Offset == 0 && n != len(tc.want) {
 				t.Errorf("CountSyncEvents = %d, want %d", n, len(tc.want))
+			}
+			if tc.q.Kind != "" || tc.q.ExcludeAdmin {
+				// The filter must hold in the count too, whatever the page.
+				all := count
+				all.Limit = 1000
+				evs, err := s.FindSyncEvents(ctx, all)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if n != len(evs) {
+					t.Errorf("CountSyncEvents = %d, FindSyncEvents finds %d", n, len(evs))
+				}
 			}
 		})
 	}
