@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 
@@ -13,7 +14,7 @@ const (
 	maxOutboxLimit     = 1000
 )
 
-var outboxStatuses = map[string]bool{"": true, "pending": true, "parked": true, "done": true}
+var outboxStatuses = map[string]bool{"": true, "pending": true, "parked": true, "done": true, "superseded": true}
 
 // routeOutbox registers the outbox endpoints on the (authenticated) admin
 // API group. Without Deps.Outbox (provisioning off) they answer 404.
@@ -39,7 +40,7 @@ func (g *Gateway) handleOutbox(c *gin.Context) {
 	}
 	status := c.Query("status")
 	if !outboxStatuses[status] {
-		g.writeAPIError(c, &statusError{Status: http.StatusBadRequest, Message: "status must be pending, parked or done"})
+		g.writeAPIError(c, &statusError{Status: http.StatusBadRequest, Message: "status must be pending, parked, done or superseded"})
 		return
 	}
 	limit := defaultOutboxLimit
@@ -69,7 +70,10 @@ func (g *Gateway) handleOutbox(c *gin.Context) {
 }
 
 // handleOutboxRetry: POST /teamgate/api/outbox/{id}/retry puts a parked
-// operation back in line; it is delivered at the worker's next pass.
+// operation back in line; it is delivered at the worker's next pass. A
+// parked operation that a later one on the same subject supersedes is
+// refused with 409 "superseded by operation N": delivering it would bring
+// back a change LiteLLM has since been told to undo.
 func (g *Gateway) handleOutboxRetry(c *gin.Context) {
 	if g.outboxOff(c) {
 		return
@@ -79,9 +83,18 @@ func (g *Gateway) handleOutboxRetry(c *gin.Context) {
 		g.writeAPIError(c, &statusError{Status: http.StatusBadRequest, Message: "the operation id must be a positive number"})
 		return
 	}
+	var superseded *SupersededError
 	switch err := g.deps.Outbox.RetryOutbox(c.Request.Context(), id); {
 	case err == nil:
 		c.JSON(http.StatusOK, gin.H{"id": id, "status": "pending"})
+	case errors.As(err, &superseded):
+		msg := fmt.Sprintf("superseded by operation %d", superseded.By)
+		if superseded.Delivered {
+			msg += ", which is delivered; this operation is now marked superseded and will not be delivered"
+		} else {
+			msg += ", which is still queued; retry this one only if that operation parks too"
+		}
+		g.writeAPIError(c, &statusError{Status: http.StatusConflict, Type: "conflict", Message: msg})
 	case errors.Is(err, ErrNotParked):
 		g.writeAPIError(c, &statusError{Status: http.StatusConflict, Type: "conflict", Message: "only parked operations can be retried"})
 	default:

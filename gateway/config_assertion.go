@@ -3,6 +3,7 @@ package gateway
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/teamgate/teamgate/gateway/assertion"
 )
@@ -20,6 +21,14 @@ type AssertionConfig struct {
 	// PKCS#1). Empty: a key is generated once and stored in the database,
 	// sealed with a key derived from session.secret.
 	KeyFile string `yaml:"key_file"`
+	// PublishKeyFiles are PEM files with public (or private) keys that the
+	// JWKS publishes but that never sign: the previous key_file after it
+	// was replaced, until its last assertion has expired.
+	PublishKeyFiles []string `yaml:"publish_key_files"`
+	// KeyRefresh is how often each replica re-reads the stored signing
+	// keys: a key another replica or `teamgate keys rotate` added is
+	// published within it, and a due rotation takes effect within it.
+	KeyRefresh Duration `yaml:"key_refresh"`
 	// Audience is the aud claim; empty means upstream.url.
 	Audience string `yaml:"audience"`
 	// Lifetime is exp − iat, at most 5m.
@@ -38,6 +47,10 @@ const (
 	DefaultAssertionAlg      = assertion.ES256
 	DefaultAssertionLifetime = assertion.MaxLifetime
 	DefaultAssertionHeader   = "X-Teamgate-Assertion"
+	DefaultKeyRefresh        = time.Minute
+	// MaxKeyRefresh bounds assertion.key_refresh: a rotation waits for it
+	// (and the JWKS max-age) before its key signs.
+	MaxKeyRefresh = time.Hour
 )
 
 func (a *AssertionConfig) applyDefaults() {
@@ -50,6 +63,9 @@ func (a *AssertionConfig) applyDefaults() {
 		a.Lifetime = Duration(DefaultAssertionLifetime)
 	}
 	setDefault(&a.Header, DefaultAssertionHeader)
+	if a.KeyRefresh == 0 {
+		a.KeyRefresh = Duration(DefaultKeyRefresh)
+	}
 }
 
 // On reports whether assertions are sent (enabled unless set to false).
@@ -90,6 +106,14 @@ func (a AssertionConfig) validate(h HeadersConfig) []error {
 			if normalizeHeaderName(f.value) == norm {
 				bad("header", "%q is the same header as upstream.headers.%s", a.Header, f.key)
 			}
+		}
+	}
+	if r := a.KeyRefresh.Std(); r < time.Second || r > MaxKeyRefresh {
+		bad("key_refresh", "must be between 1s and %s (got %s)", MaxKeyRefresh, a.KeyRefresh)
+	}
+	for i, f := range a.PublishKeyFiles {
+		if strings.TrimSpace(f) == "" {
+			bad(fmt.Sprintf("publish_key_files[%d]", i), "must be a file path")
 		}
 	}
 	if a.AuthorizationHeader && !a.On() {

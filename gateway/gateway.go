@@ -143,6 +143,7 @@ func New(ctx context.Context, cfg Config, oidcCfg OIDCConfig, deps Deps) (*Gatew
 	if err := g.setUpAssertion(ctx); err != nil {
 		return nil, err
 	}
+	g.startKeyRefresh(ctx)
 	g.proxy = g.newReverseProxy(upstream)
 	g.engine = g.newEngine()
 

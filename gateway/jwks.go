@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 )
@@ -11,10 +12,13 @@ import (
 // JWKSPath publishes the keys that verify identity assertions.
 const JWKSPath = "/.well-known/teamgate/jwks.json"
 
-// jwksMaxAge lets verifiers (LiteLLM caches JWKS itself) and caches reuse
-// the document for five minutes; a key added by a rotation is published
-// before it signs, so this delay does no harm.
-const jwksMaxAge = "public, max-age=300"
+// JWKSMaxAge lets verifiers (LiteLLM caches JWKS itself) and caches reuse
+// the document for five minutes. A key added by `teamgate keys rotate` is
+// published (within assertion.key_refresh on every replica) for at least
+// this long before it signs, so the delay does no harm.
+const JWKSMaxAge = 5 * time.Minute
+
+var jwksCacheControl = "public, max-age=" + strconv.Itoa(int(JWKSMaxAge/time.Second))
 
 // routeJWKS registers the JWKS endpoint when assertions are on.
 func (g *Gateway) routeJWKS(e *gin.Engine) {
@@ -28,7 +32,7 @@ func (g *Gateway) routeJWKS(e *gin.Engine) {
 func (g *Gateway) handleJWKS(c *gin.Context) {
 	body, etag := g.assert.keys.JWKS()
 	h := c.Writer.Header()
-	h.Set("Cache-Control", jwksMaxAge)
+	h.Set("Cache-Control", jwksCacheControl)
 	h.Set("ETag", etag)
 	if etagMatches(c.Request.Header.Values("If-None-Match"), etag) {
 		c.Writer.WriteHeader(http.StatusNotModified)

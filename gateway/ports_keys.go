@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"time"
 
 	"github.com/teamgate/teamgate/gateway/assertion"
 )
@@ -24,6 +25,9 @@ type SigningKeyStore interface {
 	// ResealSigningKey replaces the sealed private key of kid after
 	// session.secret was rotated.
 	ResealSigningKey(ctx context.Context, kid string, sealed []byte) error
+	// ActivateSigningKey makes kid the active key of its algorithm at now
+	// (a rotation whose time has come); idempotent.
+	ActivateSigningKey(ctx context.Context, kid string, now time.Time) error
 }
 
 var _ assertion.KeyStore = SigningKeyStore(nil)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -15,7 +16,9 @@ type OutboxAdmin interface {
 	// ListOutbox returns operations newest first; status "" means all.
 	ListOutbox(ctx context.Context, status string, limit int) ([]AdminOutboxOp, error)
 	// RetryOutbox puts a parked operation back in line: ErrNotFound for an
-	// unknown id, ErrNotParked when it is not parked.
+	// unknown id, ErrNotParked when it is not parked, and a
+	// *SupersededError when a later operation on the same team, user, or
+	// team and user is queued or delivered (retrying would undo it).
 	RetryOutbox(ctx context.Context, id int64) error
 }
 
@@ -23,13 +26,25 @@ type OutboxAdmin interface {
 // is pending or done.
 var ErrNotParked = errors.New("gateway: the operation is not parked")
 
+// SupersededError is OutboxAdmin.RetryOutbox's refusal of a parked
+// operation that a later operation on its subject supersedes.
+type SupersededError struct {
+	By        int64 // the later operation
+	Delivered bool  // By is delivered and the operation is now marked superseded; else By is queued
+}
+
+func (e *SupersededError) Error() string {
+	return fmt.Sprintf("gateway: superseded by operation %d", e.By)
+}
+
 // AdminOutboxOp is one outbox operation in the admin API.
 type AdminOutboxOp struct {
 	ID            int64           `json:"id"`
 	Kind          string          `json:"kind"` // user_new, team_new, team_update, team_block, team_unblock, member_add, member_delete
 	TeamID        string          `json:"team_id"`
 	UserID        string          `json:"user_id"`
-	Status        string          `json:"status"` // pending, parked or done
+	Status        string          `json:"status"`                  // pending, parked, done or superseded
+	SupersededBy  int64           `json:"superseded_by,omitempty"` // the later operation that superseded it
 	Attempts      int             `json:"attempts"`
 	NextAttemptAt time.Time       `json:"next_attempt_at"`
 	LastError     string          `json:"last_error"`

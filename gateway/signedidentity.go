@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/textproto"
+	"time"
 
 	"github.com/teamgate/teamgate/gateway/assertion"
 )
@@ -17,6 +18,8 @@ const maxCachedAssertions = maxCachedSessions
 // token goes on the upstream request.
 type signedIdentity struct {
 	keys          *assertion.KeySet
+	signerOpts    assertion.Options // for a new signer after a rotation
+	refresh       time.Duration     // assertion.key_refresh; 0: keys never change
 	cache         *assertion.Cache
 	header        string // canonical name
 	authorization bool   // also "Authorization: Bearer" when the client sent none
@@ -41,28 +44,88 @@ func (g *Gateway) setUpAssertion(ctx context.Context) error {
 	}
 	keys, err := assertion.Load(ctx, assertion.LoadOptions{
 		Algorithm: a.Alg, KeyFile: a.KeyFile, Store: ks, Secrets: g.cfg.Session.Secrets(), Now: g.now,
+		PublishKeyFiles: a.PublishKeyFiles,
 	})
 	if err != nil {
 		return err
 	}
-	signer, err := assertion.NewSigner(keys.Signing(), assertion.Options{
+	opts := assertion.Options{
 		Issuer:        g.publicURL,
 		Audience:      a.audience(g.cfg.Upstream.URL),
 		Lifetime:      a.Lifetime.Std(),
 		TeamsMaxBytes: g.cfg.Upstream.GroupsMaxBytes,
 		Now:           g.now,
-	})
+	}
+	signer, err := assertion.NewSigner(keys.Signing(), opts)
 	if err != nil {
 		return fmt.Errorf("assertion: %w", err)
 	}
 	g.assert = &signedIdentity{
 		keys:          keys,
+		signerOpts:    opts,
 		cache:         assertion.NewCache(signer, maxCachedAssertions),
 		header:        textproto.CanonicalMIMEHeaderKey(a.Header),
 		authorization: a.AuthorizationHeader,
 	}
 	g.log.Info("identity assertions on", "alg", a.Alg, "kid", signer.KeyID(), "key_source", keys.Source(),
 		"resealed_for_current_secrets", keys.Resealed(), "header", g.assert.header, "authorization_header", a.AuthorizationHeader)
+	if ks != nil {
+		g.assert.refresh = a.KeyRefresh.Std()
+	}
+	return nil
+}
+
+// keepRefreshingKeys re-reads the stored signing keys at every tick until
+// ctx ends (see RefreshSigningKeys); New starts it with a ticker of
+// assertion.key_refresh when the keys are in the database.
+func (g *Gateway) keepRefreshingKeys(ctx context.Context, ticks <-chan time.Time) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticks:
+			if err := g.RefreshSigningKeys(ctx); err != nil && ctx.Err() == nil {
+				g.log.Warn("refreshing the assertion signing keys failed; the current keys stay in use", "error", err)
+			}
+		}
+	}
+}
+
+// startKeyRefresh runs keepRefreshingKeys every assertion.key_refresh.
+func (g *Gateway) startKeyRefresh(ctx context.Context) {
+	if g.assert == nil || g.assert.refresh <= 0 {
+		return
+	}
+	tick := time.NewTicker(g.assert.refresh)
+	go func() {
+		defer tick.Stop()
+		g.keepRefreshingKeys(ctx, tick.C)
+	}()
+}
+
+// RefreshSigningKeys re-reads the stored signing keys now: the JWKS (and
+// its ETag) then publishes every stored key, including one another replica
+// or `teamgate keys rotate` added, and a rotation whose activation time has
+// passed becomes the signing key. It does nothing when assertions are off.
+func (g *Gateway) RefreshSigningKeys(ctx context.Context) error {
+	if g.assert == nil {
+		return nil
+	}
+	old := g.assert.keys.Signing()
+	changed, err := g.assert.keys.Refresh(ctx)
+	if err != nil || !changed {
+		return err
+	}
+	if k := g.assert.keys.Signing(); k.ID != old.ID {
+		signer, err := assertion.NewSigner(k, g.assert.signerOpts)
+		if err != nil {
+			return fmt.Errorf("assertion: %w", err)
+		}
+		g.assert.cache.SetSigner(signer)
+		g.log.Info("identity assertions now signed with a new key", "kid", k.ID, "previous_kid", old.ID)
+	} else {
+		g.log.Info("published assertion keys changed", "kid", k.ID)
+	}
 	return nil
 }
 

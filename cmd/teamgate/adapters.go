@@ -258,18 +258,22 @@ func (k keyAdapter) SigningKeys(ctx context.Context) ([]gateway.SigningKey, erro
 	out := make([]gateway.SigningKey, len(keys))
 	for i, sk := range keys {
 		out[i] = gateway.SigningKey{ID: sk.ID, Algorithm: sk.Algorithm, Sealed: sk.PrivateKey, PublicJWK: sk.PublicJWK,
-			CreatedAt: sk.CreatedAt, Active: sk.Active}
+			CreatedAt: sk.CreatedAt, Active: sk.Active, ActivateAt: sk.ActivateAt, DeactivatedAt: sk.DeactivatedAt}
 	}
 	return out, nil
 }
 
 func (k keyAdapter) InsertSigningKey(ctx context.Context, sk gateway.SigningKey) (bool, error) {
 	return k.st.InsertSigningKey(ctx, store.SigningKey{ID: sk.ID, Algorithm: sk.Algorithm, PrivateKey: sk.Sealed,
-		PublicJWK: sk.PublicJWK, CreatedAt: sk.CreatedAt, Active: sk.Active})
+		PublicJWK: sk.PublicJWK, CreatedAt: sk.CreatedAt, Active: sk.Active, ActivateAt: sk.ActivateAt, DeactivatedAt: sk.DeactivatedAt})
 }
 
 func (k keyAdapter) ResealSigningKey(ctx context.Context, kid string, sealed []byte) error {
 	return k.st.ResealSigningKey(ctx, kid, sealed)
+}
+
+func (k keyAdapter) ActivateSigningKey(ctx context.Context, kid string, now time.Time) error {
+	return k.st.ActivateSigningKey(ctx, kid, now)
 }
 
 var _ gateway.SigningKeyStore = keyAdapter{}
@@ -287,6 +291,7 @@ func (o outboxAdapter) ListOutbox(ctx context.Context, status string, limit int)
 		out[i] = gateway.AdminOutboxOp{
 			ID: op.ID, Kind: op.Kind, TeamID: op.TeamID, UserID: op.UserID, Status: op.Status, Attempts: op.Attempts,
 			NextAttemptAt: op.NextAttemptAt, LastError: op.LastError, Body: op.Body, CreatedAt: op.CreatedAt, UpdatedAt: op.UpdatedAt,
+			SupersededBy: op.SupersededBy,
 		}
 	}
 	return out, nil
@@ -295,7 +300,10 @@ func (o outboxAdapter) ListOutbox(ctx context.Context, status string, limit int)
 // RetryOutbox requeues a parked operation, due at once.
 func (o outboxAdapter) RetryOutbox(ctx context.Context, id int64) error {
 	err := o.st.RequeueOutbox(ctx, id, time.Now())
+	var superseded *store.SupersededError
 	switch {
+	case errors.As(err, &superseded):
+		return &gateway.SupersededError{By: superseded.By, Delivered: superseded.Delivered}
 	case errors.Is(err, store.ErrNotFound):
 		return gateway.ErrNotFound
 	case errors.Is(err, store.ErrConflict):

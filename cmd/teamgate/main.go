@@ -62,9 +62,11 @@ Usage:
   teamgate migrate [--config F]
                               apply database migrations and exit
   teamgate check [--config F] validate the config and try every dependency
+  teamgate keys list|rotate|activate|retire [--config F]
+                              manage the identity-assertion signing keys
   teamgate version            print the version, commit and build date
-  teamgate healthcheck [--url U]
-                              exit 0 if a running teamgate answers its health check
+  teamgate healthcheck [--url U] [--ca-file F] [--insecure-skip-verify]
+                              exit 0 if a running teamgate answers its health check (http or https)
 
 Run "teamgate COMMAND --help" for the flags of a command.
 `
@@ -88,6 +90,8 @@ func run(ctx context.Context, args []string, getenv env, stdout, stderr io.Write
 		return cmdCheck(ctx, rest, getenv, stdout, stderr)
 	case "healthcheck":
 		return cmdHealthcheck(ctx, rest, stdout, stderr)
+	case "keys":
+		return cmdKeys(ctx, rest, getenv, stdout, stderr)
 	case "version":
 		fs := newFlagSet("version", "version", stderr)
 		if err := parseFlags(fs, rest); err != nil {

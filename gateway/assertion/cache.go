@@ -20,7 +20,7 @@ const cacheShards = 16
 // Cache hands out assertions per (session, team). It is safe for
 // concurrent use.
 type Cache struct {
-	signer      *Signer
+	signer      atomic.Pointer[Signer]
 	seed        maphash.Seed
 	maxPerShard int
 	signed      atomic.Int64
@@ -49,7 +49,8 @@ func NewCache(s *Signer, maxEntries int) *Cache {
 	if maxEntries > 0 {
 		per = max(maxEntries/cacheShards, 1)
 	}
-	c := &Cache{signer: s, seed: maphash.MakeSeed(), maxPerShard: per}
+	c := &Cache{seed: maphash.MakeSeed(), maxPerShard: per}
+	c.signer.Store(s)
 	for i := range c.shards {
 		c.shards[i].m = make(map[cacheKey]*cached)
 	}
@@ -57,7 +58,21 @@ func NewCache(s *Signer, maxEntries int) *Cache {
 }
 
 // Signer is the signer behind the cache.
-func (c *Cache) Signer() *Signer { return c.signer }
+func (c *Cache) Signer() *Signer { return c.signer.Load() }
+
+// SetSigner switches to s (a new signing key after a rotation) and drops
+// the cached assertions, so that the next request of every session signs
+// with s. Assertions the old signer issued stay valid while its key is
+// published.
+func (c *Cache) SetSigner(s *Signer) {
+	c.signer.Store(s)
+	for i := range c.shards {
+		sh := &c.shards[i]
+		sh.mu.Lock()
+		clear(sh.m)
+		sh.mu.Unlock()
+	}
+}
 
 // Signed counts the assertions signed so far (cache misses).
 func (c *Cache) Signed() int64 { return c.signed.Load() }
@@ -73,7 +88,8 @@ func (c *Cache) shard(session string) *cacheShard {
 // the old one keeps the token; one that differs (teams changed, say) gets a
 // new token at once.
 func (c *Cache) Get(session, team string, src any, subject func() Subject) (string, error) {
-	now := c.signer.opts.Now()
+	signer := c.signer.Load()
+	now := signer.opts.Now()
 	key := cacheKey{session, team}
 	sh := c.shard(session)
 	sh.mu.RLock()
@@ -95,12 +111,12 @@ func (c *Cache) Get(session, team string, src any, subject func() Subject) (stri
 	} else {
 		sub = subject()
 	}
-	tok, err := c.signer.Sign(sub, team)
+	tok, err := signer.Sign(sub, team)
 	if err != nil {
 		return "", err
 	}
 	c.signed.Add(1)
-	lifetime := c.signer.opts.Lifetime
+	lifetime := signer.opts.Lifetime
 	c.put(sh, key, &cached{src: src, sub: sub, jwt: tok.JWT, renewAt: tok.ExpiresAt.Add(-lifetime / 3)}, now)
 	return tok.JWT, nil
 }

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -25,6 +27,13 @@ type StoredKey struct {
 	// Inactive keys are still published until their row is deleted, so
 	// assertions they signed keep verifying during a rotation.
 	Active bool
+	// ActivateAt: a key `teamgate keys rotate` inserted, published but not
+	// signing until then; the first replica to refresh after it activates
+	// the key. Nil otherwise.
+	ActivateAt *time.Time
+	// DeactivatedAt is when the key stopped signing (nil while it signs, or
+	// when it never did or is older than rotation).
+	DeactivatedAt *time.Time
 }
 
 // KeyStore persists generated keys (sync/store implements it through an
@@ -39,6 +48,9 @@ type KeyStore interface {
 	// ResealSigningKey replaces the sealed private key of kid (after
 	// session.secret was rotated); the key itself does not change.
 	ResealSigningKey(ctx context.Context, kid string, sealed []byte) error
+	// ActivateSigningKey makes kid the active key of its algorithm at now,
+	// the previous one inactive since now; idempotent.
+	ActivateSigningKey(ctx context.Context, kid string, now time.Time) error
 }
 
 // Key sources, for the start-up log.
@@ -61,58 +73,149 @@ type LoadOptions struct {
 	// Secrets are session.secret's entries, the current one first: stored
 	// keys are sealed for each of them.
 	Secrets []string
-	Now     func() time.Time
+	// PublishKeyFiles are PEM files with a public or private key (EC P-256
+	// or RSA) that are published in the JWKS but never sign: the previous
+	// key_file after a replacement, say, so verifiers keep accepting what
+	// it signed.
+	PublishKeyFiles []string
+	Now             func() time.Time
 }
 
-// KeySet is the signing key and the published JWKS.
+// KeySet is the signing key and the published JWKS. Refresh re-reads the
+// stored keys, so that a key another replica (or `teamgate keys rotate`)
+// inserted is published here too, and a rotation whose time has come makes
+// its key the signing key. It is safe for concurrent use.
 type KeySet struct {
-	signing  *Key
+	o        LoadOptions
+	extra    []jose.JSONWebKey // PublishKeyFiles: published, never signing
 	source   string
 	resealed bool
-	jwks     []byte
-	etag     string
+	mu       sync.Mutex // serialises Refresh
+	state    atomic.Pointer[keyState]
+}
+
+// keyState is one immutable view: the signing key and the JWKS built with it.
+type keyState struct {
+	signing *Key
+	jwks    []byte
+	etag    string
 }
 
 // Load picks the signing key and builds the JWKS. With a store and no key
 // file, the first replica to start generates a key and inserts it; a replica
 // racing it loses the insert and re-reads the winner's key, so all replicas
-// sign with one key.
+// sign with one key. A rotation key whose ActivateAt has passed is made the
+// active key first.
 func Load(ctx context.Context, o LoadOptions) (*KeySet, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	ks := &KeySet{}
+	ks := &KeySet{o: o}
+	var err error
+	if ks.extra, err = loadPublishFiles(o.PublishKeyFiles); err != nil {
+		return nil, err
+	}
+	var signing *Key
 	if o.KeyFile != "" {
-		k, err := loadKeyFile(o.KeyFile, o.Algorithm)
-		if err != nil {
+		if signing, err = loadKeyFile(o.KeyFile, o.Algorithm); err != nil {
 			return nil, err
 		}
-		ks.signing, ks.source = k, SourceFile
+		ks.source = SourceFile
 	}
 	var stored []StoredKey
 	if o.Store != nil {
-		var err error
 		if stored, err = o.Store.SigningKeys(ctx); err != nil {
 			return nil, fmt.Errorf("assertion: read signing keys: %w", err)
 		}
-		if ks.signing == nil {
-			if ks.signing, stored, ks.resealed, err = fromStore(ctx, o, stored); err != nil {
+		if signing == nil {
+			if stored, err = promoteDue(ctx, o, stored); err != nil {
+				return nil, err
+			}
+			if signing, stored, ks.resealed, err = fromStore(ctx, o, stored); err != nil {
 				return nil, err
 			}
 			ks.source = SourceDatabase
 		}
 	}
-	if ks.signing == nil {
-		k, err := GenerateKey(o.Algorithm)
-		if err != nil {
+	if signing == nil {
+		if signing, err = GenerateKey(o.Algorithm); err != nil {
 			return nil, fmt.Errorf("assertion: %w", err)
 		}
-		ks.signing, ks.source = k, SourceMemory
+		ks.source = SourceMemory
 	}
-	if err := ks.buildJWKS(stored); err != nil {
+	st, err := buildJWKS(signing, stored, ks.extra)
+	if err != nil {
 		return nil, err
 	}
+	ks.state.Store(st)
 	return ks, nil
+}
+
+// Refresh re-reads the stored keys and rebuilds the JWKS (and its ETag)
+// from them. With keys from the database it first activates a rotation key
+// that is due, then signs with the active key from then on. It reports
+// whether the signing key or the JWKS changed. Without a store it does
+// nothing. On an error the key set is left as it was.
+func (ks *KeySet) Refresh(ctx context.Context) (changed bool, err error) {
+	if ks.o.Store == nil {
+		return false, nil
+	}
+	ks.mu.Lock()
+	defer ks.mu.Unlock()
+	cur := ks.state.Load()
+	stored, err := ks.o.Store.SigningKeys(ctx)
+	if err != nil {
+		return false, fmt.Errorf("assertion: read signing keys: %w", err)
+	}
+	signing := cur.signing
+	if ks.source == SourceDatabase {
+		if stored, err = promoteDue(ctx, ks.o, stored); err != nil {
+			return false, err
+		}
+		// No active key (its row was deleted by hand): keep signing with
+		// the current one, which stays published.
+		if a := findActive(stored, ks.o.Algorithm); a != nil && a.ID != signing.ID {
+			sealer, err := NewSealer(ks.o.Secrets...)
+			if err != nil {
+				return false, fmt.Errorf("assertion: %w", err)
+			}
+			k, _, err := sealer.Open(a.ID, a.Algorithm, a.Sealed)
+			if err != nil {
+				return false, fmt.Errorf("assertion: new active signing key %s: %w", a.ID, err)
+			}
+			signing = k
+		}
+	}
+	st, err := buildJWKS(signing, stored, ks.extra)
+	if err != nil {
+		return false, err
+	}
+	if st.etag == cur.etag && st.signing.ID == cur.signing.ID {
+		return false, nil
+	}
+	ks.state.Store(st)
+	return true, nil
+}
+
+// promoteDue activates the newest inactive key of the algorithm whose
+// ActivateAt has passed, and re-reads the keys. Replicas doing this at
+// the same time agree (ActivateSigningKey is idempotent).
+func promoteDue(ctx context.Context, o LoadOptions, stored []StoredKey) ([]StoredKey, error) {
+	now := o.Now()
+	for _, k := range stored { // newest first
+		if k.Active || k.Algorithm != o.Algorithm || k.ActivateAt == nil || k.ActivateAt.After(now) {
+			continue
+		}
+		if err := o.Store.ActivateSigningKey(ctx, k.ID, now); err != nil {
+			return nil, fmt.Errorf("assertion: activate signing key %s: %w", k.ID, err)
+		}
+		stored, err := o.Store.SigningKeys(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("assertion: read signing keys: %w", err)
+		}
+		return stored, nil
+	}
+	return stored, nil
 }
 
 func loadKeyFile(path, alg string) (*Key, error) {
@@ -178,19 +281,11 @@ func fromStore(ctx context.Context, o LoadOptions, stored []StoredKey) (k *Key, 
 // there first, and re-reads the keys either way: the winner's key is the
 // one everybody must use.
 func insertNewKey(ctx context.Context, o LoadOptions, sealer *Sealer) ([]StoredKey, error) {
-	k, err := GenerateKey(o.Algorithm)
+	rec, err := newStoredKey(o.Algorithm, sealer, o.Now())
 	if err != nil {
-		return nil, fmt.Errorf("assertion: %w", err)
+		return nil, err
 	}
-	sealed, err := sealer.Seal(k)
-	if err != nil {
-		return nil, fmt.Errorf("assertion: %w", err)
-	}
-	pub, err := json.Marshal(k.PublicJWK())
-	if err != nil {
-		return nil, fmt.Errorf("assertion: encode public key: %w", err)
-	}
-	rec := StoredKey{ID: k.ID, Algorithm: k.Algorithm, Sealed: sealed, PublicJWK: string(pub), CreatedAt: o.Now(), Active: true}
+	rec.Active = true
 	if _, err := o.Store.InsertSigningKey(ctx, rec); err != nil {
 		return nil, fmt.Errorf("assertion: store signing key: %w", err)
 	}
@@ -212,11 +307,11 @@ func findActive(stored []StoredKey, alg string) *StoredKey {
 }
 
 // buildJWKS publishes the signing key first, then every other stored key,
-// newest first. The document is built once, so its ETag is stable for the
-// life of the process and identical on replicas that see the same keys.
-func (ks *KeySet) buildJWKS(stored []StoredKey) error {
-	keys := []jose.JSONWebKey{ks.signing.PublicJWK()}
-	seen := map[string]bool{ks.signing.ID: true}
+// newest first, then the publish-only keys. The document depends only on
+// these, so its ETag is identical on replicas that see the same keys.
+func buildJWKS(signing *Key, stored []StoredKey, extra []jose.JSONWebKey) (*keyState, error) {
+	keys := []jose.JSONWebKey{signing.PublicJWK()}
+	seen := map[string]bool{signing.ID: true}
 	for _, sk := range stored {
 		if seen[sk.ID] {
 			continue
@@ -224,26 +319,30 @@ func (ks *KeySet) buildJWKS(stored []StoredKey) error {
 		seen[sk.ID] = true
 		var jwk jose.JSONWebKey
 		if err := json.Unmarshal([]byte(sk.PublicJWK), &jwk); err != nil {
-			return fmt.Errorf("assertion: stored public key %s: %w", sk.ID, err)
+			return nil, fmt.Errorf("assertion: stored public key %s: %w", sk.ID, err)
 		}
 		if !jwk.IsPublic() || !jwk.Valid() || jwk.KeyID != sk.ID {
-			return fmt.Errorf("assertion: stored public key %s is not a valid public JWK with that kid", sk.ID)
+			return nil, fmt.Errorf("assertion: stored public key %s is not a valid public JWK with that kid", sk.ID)
 		}
 		jwk.Algorithm, jwk.Use = sk.Algorithm, "sig"
 		keys = append(keys, jwk)
 	}
+	for _, jwk := range extra {
+		if !seen[jwk.KeyID] {
+			seen[jwk.KeyID] = true
+			keys = append(keys, jwk)
+		}
+	}
 	body, err := json.Marshal(jose.JSONWebKeySet{Keys: keys})
 	if err != nil {
-		return fmt.Errorf("assertion: encode JWKS: %w", err)
+		return nil, fmt.Errorf("assertion: encode JWKS: %w", err)
 	}
 	sum := sha256.Sum256(body)
-	ks.jwks = body
-	ks.etag = `"` + base64.RawURLEncoding.EncodeToString(sum[:18]) + `"`
-	return nil
+	return &keyState{signing: signing, jwks: body, etag: `"` + base64.RawURLEncoding.EncodeToString(sum[:18]) + `"`}, nil
 }
 
 // Signing is the key assertions are signed with.
-func (ks *KeySet) Signing() *Key { return ks.signing }
+func (ks *KeySet) Signing() *Key { return ks.state.Load().signing }
 
 // Resealed reports whether Load sealed the stored key again for the
 // current session secrets.
@@ -255,4 +354,7 @@ func (ks *KeySet) Source() string { return ks.source }
 
 // JWKS returns the published key set document and its strong ETag. The
 // slice must not be modified.
-func (ks *KeySet) JWKS() (body []byte, etag string) { return ks.jwks, ks.etag }
+func (ks *KeySet) JWKS() (body []byte, etag string) {
+	st := ks.state.Load()
+	return st.jwks, st.etag
+}

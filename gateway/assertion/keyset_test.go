@@ -57,6 +57,28 @@ func (m *memKeys) ResealSigningKey(_ context.Context, kid string, sealed []byte)
 	return errors.New("no such key")
 }
 
+// ActivateSigningKey follows the store's rule (sync/store/keys.go).
+func (m *memKeys) ActivateSigningKey(_ context.Context, kid string, now time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	i := slices.IndexFunc(m.keys, func(k assertion.StoredKey) bool { return k.ID == kid })
+	if i < 0 {
+		return errors.New("no such key")
+	}
+	for j := range m.keys {
+		o := &m.keys[j]
+		if j == i || o.Algorithm != m.keys[i].Algorithm || !(o.Active || (o.ActivateAt != nil && !o.ActivateAt.After(now))) {
+			continue
+		}
+		if o.Active {
+			o.DeactivatedAt = &now
+		}
+		o.Active, o.ActivateAt = false, nil
+	}
+	m.keys[i].Active, m.keys[i].ActivateAt, m.keys[i].DeactivatedAt = true, nil, nil
+	return nil
+}
+
 func (m *memKeys) InsertSigningKey(_ context.Context, k assertion.StoredKey) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

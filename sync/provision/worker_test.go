@@ -99,7 +99,10 @@ func TestWorkerParksPermanentErrors(t *testing.T) {
 			}
 			return nil
 		})
-		ids := e.enqueue(t, litellm.TeamNew("t1", strings.Repeat("x", 300), litellm.TeamParams{}), litellm.TeamBlock("t1"))
+		// The later op is on another subject (a membership of the team): a
+		// later team-level op, once delivered, would supersede the parked
+		// team_new and refuse its retry (store.RequeueOutbox).
+		ids := e.enqueue(t, litellm.TeamNew("t1", strings.Repeat("x", 300), litellm.TeamParams{}), litellm.MemberAdd("t1", "u1"))
 		w := e.worker("w1")
 		drain(t, w)
 		parked := e.op(t, ids[0])
@@ -107,7 +110,7 @@ func TestWorkerParksPermanentErrors(t *testing.T) {
 			t.Errorf("team_new: status %s, error %q; want parked with %q", parked.Status, parked.LastError, refuse.Error())
 		}
 		if o := e.op(t, ids[1]); o.Status != store.OutboxDone {
-			t.Errorf("team_block behind the parked op: %s, want done", o.Status)
+			t.Errorf("member_add behind the parked op: %s, want done", o.Status)
 		}
 		logs := e.logs.String()
 		if !strings.Contains(logs, `"level":"ERROR","msg":"outbox: LiteLLM refused the operation; parked until retried from the admin API"`) ||

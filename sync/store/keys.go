@@ -17,6 +17,12 @@ type SigningKey struct {
 	CreatedAt  time.Time
 	// Active keys may sign. At most one key per algorithm is active.
 	Active bool
+	// ActivateAt is set on a key `teamgate keys rotate` inserted: published
+	// but not signing until then (nil otherwise).
+	ActivateAt *time.Time
+	// DeactivatedAt is when a key stopped being the active one (nil for an
+	// active key, a key waiting for ActivateAt, or one older than rotation).
+	DeactivatedAt *time.Time
 }
 
 // KeyStore keeps signing keys.
@@ -33,15 +39,33 @@ type KeyStore interface {
 	// seals it again after session.secret was rotated); ErrNotFound for an
 	// unknown kid.
 	ResealSigningKey(ctx context.Context, kid string, privateKey []byte) error
+	// ActivateSigningKey makes kid the active key of its algorithm at now:
+	// the key active so far becomes inactive (DeactivatedAt = now), kid
+	// loses its ActivateAt, and so does every other key of the algorithm
+	// whose ActivateAt has passed (a rotation kid overtakes is void). It is
+	// idempotent, so replicas racing to promote the same key agree;
+	// ErrNotFound for an unknown kid.
+	ActivateSigningKey(ctx context.Context, kid string, now time.Time) error
+	// DeleteSigningKey removes kid, which is then no longer published;
+	// ErrNotFound for an unknown kid. The caller checks that it is safe.
+	DeleteSigningKey(ctx context.Context, kid string) error
 }
 
 // One statement each, the same text on both dialects ($n parameters, a
 // boolean parameter binds as 0/1 on SQLite).
 const (
-	signingKeyCols   = "kid, alg, private_key, public_jwk, created_at, active"
+	signingKeyCols   = "kid, alg, private_key, public_jwk, created_at, active, activate_at, deactivated_at"
 	selectSigningKey = "SELECT " + signingKeyCols + " FROM signing_keys ORDER BY created_at DESC, kid"
-	insertSigningKey = "INSERT INTO signing_keys (" + signingKeyCols + ") VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING"
+	insertSigningKey = "INSERT INTO signing_keys (" + signingKeyCols + ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING"
 	resealSigningKey = "UPDATE signing_keys SET private_key = $2 WHERE kid = $1"
+	deleteSigningKey = "DELETE FROM signing_keys WHERE kid = $1"
+	// $1 kid, $2 now. The old active key is switched off before kid is
+	// switched on, in one transaction: the unique index on active keys is
+	// checked row by row.
+	deactivateOthers = "UPDATE signing_keys SET active = false, activate_at = NULL," +
+		" deactivated_at = CASE WHEN active THEN $2 ELSE deactivated_at END" +
+		" WHERE alg = (SELECT alg FROM signing_keys WHERE kid = $1) AND kid <> $1 AND (active OR activate_at <= $2)"
+	activateKey = "UPDATE signing_keys SET active = true, activate_at = NULL, deactivated_at = NULL WHERE kid = $1"
 )
 
 type signingKeyRow struct {
@@ -51,9 +75,12 @@ type signingKeyRow struct {
 	PublicJWK  string `db:"public_jwk"`
 	CreatedAt  dbTime `db:"created_at"`
 	Active     bool   `db:"active"`
+	ActivateAt dbTime `db:"activate_at"`
+	Deact      dbTime `db:"deactivated_at"`
 }
 
-// SigningKeys is read at start-up only, never per request.
+// SigningKeys is read at start-up and then every assertion.key_refresh,
+// never per request.
 func (s *sqlStore) SigningKeys(ctx context.Context) ([]SigningKey, error) {
 	var rows []signingKeyRow
 	if err := s.reader().sel(ctx, &rows, selectSigningKey); err != nil {
@@ -62,13 +89,14 @@ func (s *sqlStore) SigningKeys(ctx context.Context) ([]SigningKey, error) {
 	out := make([]SigningKey, len(rows))
 	for i, r := range rows {
 		out[i] = SigningKey{ID: r.ID, Algorithm: r.Algorithm, PrivateKey: r.PrivateKey, PublicJWK: r.PublicJWK,
-			CreatedAt: r.CreatedAt.T, Active: r.Active}
+			CreatedAt: r.CreatedAt.T, Active: r.Active, ActivateAt: r.ActivateAt.ptr(), DeactivatedAt: r.Deact.ptr()}
 	}
 	return out, nil
 }
 
 func (s *sqlStore) InsertSigningKey(ctx context.Context, k SigningKey) (bool, error) {
-	res, err := s.writer().exec(ctx, insertSigningKey, k.ID, k.Algorithm, k.PrivateKey, k.PublicJWK, s.d.time(k.CreatedAt), k.Active)
+	res, err := s.writer().exec(ctx, insertSigningKey, k.ID, k.Algorithm, k.PrivateKey, k.PublicJWK, s.d.time(k.CreatedAt), k.Active,
+		s.d.timePtr(k.ActivateAt), s.d.timePtr(k.DeactivatedAt))
 	if err != nil {
 		return false, wrapErr("insert signing key", err)
 	}
@@ -90,4 +118,44 @@ func (s *sqlStore) ResealSigningKey(ctx context.Context, kid string, privateKey 
 		return fmt.Errorf("store: reseal signing key %s: %w", kid, ErrNotFound)
 	}
 	return nil
+}
+
+func (s *sqlStore) ActivateSigningKey(ctx context.Context, kid string, now time.Time) error {
+	return s.InTx(ctx, func(tx Tx) error {
+		run := tx.(*sqlTx).run
+		if _, err := run.exec(ctx, deactivateOthers, kid, s.d.time(now)); err != nil {
+			return wrapErr("activate signing key", err)
+		}
+		res, err := run.exec(ctx, activateKey, kid)
+		if err != nil {
+			return wrapErr("activate signing key", err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return wrapErr("activate signing key", err)
+		} else if n == 0 {
+			return fmt.Errorf("store: activate signing key %s: %w", kid, ErrNotFound)
+		}
+		return nil
+	})
+}
+
+func (s *sqlStore) DeleteSigningKey(ctx context.Context, kid string) error {
+	res, err := s.writer().exec(ctx, deleteSigningKey, kid)
+	if err != nil {
+		return wrapErr("delete signing key", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return wrapErr("delete signing key", err)
+	} else if n == 0 {
+		return fmt.Errorf("store: delete signing key %s: %w", kid, ErrNotFound)
+	}
+	return nil
+}
+
+// timePtr encodes an optional timestamp parameter; nil is NULL.
+func (d *dialect) timePtr(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return d.time(*t)
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"time"
 )
 
@@ -31,7 +32,12 @@ import (
 // A parked operation does not block later ones: they run and succeed or
 // park on their own, each with its own cause (a blocked queue behind one bad
 // operation would hide every later change). RequeueOutbox puts a parked
-// operation back, ahead of the later operations of its team and user.
+// operation back, ahead of the later operations of its team and user, but
+// only while no later operation on its subject is queued or delivered:
+// such an operation carries a newer state of the same thing (a
+// member_delete after a parked member_add of the same team and user, a
+// rename after a parked team_update), and delivering the parked one now
+// would resurrect the stale change, which no later reconcile repairs.
 //
 // Delivery is at least once: a worker that outlives its lease may deliver an
 // operation another worker delivers again; LiteLLM operations are idempotent
@@ -42,7 +48,32 @@ const (
 	OutboxPending = "pending"
 	OutboxParked  = "parked"
 	OutboxDone    = "done"
+	// OutboxSuperseded: a parked operation an operator tried to retry after
+	// a later operation on its subject was delivered (see RequeueOutbox).
+	// It is settled like a done one and never delivered.
+	OutboxSuperseded = "superseded"
 )
+
+// SupersededError is RequeueOutbox's answer for a parked operation that a
+// later operation on the same subject supersedes. It wraps ErrConflict.
+type SupersededError struct {
+	ID int64 // the parked operation
+	By int64 // the latest later operation on its subject
+	// Delivered: By is done, and the operation was marked superseded for
+	// good. Otherwise By is still queued; the operation stays parked, and
+	// may be retried should By park in turn.
+	Delivered bool
+}
+
+func (e *SupersededError) Error() string {
+	state := "queued"
+	if e.Delivered {
+		state = "delivered"
+	}
+	return fmt.Sprintf("store: requeue outbox %d: superseded by operation %d (%s)", e.ID, e.By, state)
+}
+
+func (e *SupersededError) Unwrap() error { return ErrConflict }
 
 // OutboxOp is one LiteLLM management-API operation.
 type OutboxOp struct {
@@ -59,6 +90,9 @@ type OutboxOp struct {
 	LastError     string          `json:"last_error"`
 	CreatedAt     time.Time       `json:"created_at"`
 	UpdatedAt     time.Time       `json:"updated_at"`
+	// SupersededBy is the later operation that superseded this one (status
+	// superseded); 0 otherwise.
+	SupersededBy int64 `json:"superseded_by,omitempty"`
 }
 
 // OutboxFilter selects operations for listing, newest first.
@@ -88,12 +122,18 @@ type OutboxStore interface {
 	ParkOutbox(ctx context.Context, id int64, owner string, now time.Time, cause string) error
 	// RequeueOutbox makes a parked operation pending and due at now, with
 	// its attempts reset: ErrNotFound for an unknown id, ErrConflict when
-	// the operation is not parked.
+	// the operation is not parked, and a *SupersededError (wrapping
+	// ErrConflict) when a later operation on the same subject is pending or
+	// done. The subject is the pair (team id, user id): the team and user
+	// of a membership operation, the team of a team-level one, the user of
+	// a user-level one. When that later operation is done, the parked one
+	// becomes superseded (status OutboxSuperseded, SupersededBy set).
 	RequeueOutbox(ctx context.Context, id int64, now time.Time) error
 	ListOutbox(ctx context.Context, f OutboxFilter) ([]OutboxOp, error)
 	// OutboxOps returns the operations among ids that exist, in id order.
 	OutboxOps(ctx context.Context, ids []int64) ([]OutboxOp, error)
 	OutboxStats(ctx context.Context) (pending, parked int, err error)
-	// PruneOutbox deletes done operations settled before before.
+	// PruneOutbox deletes done operations settled before before (superseded
+	// ones are kept: they are few, and record an operator's refused retry).
 	PruneOutbox(ctx context.Context, before time.Time) (int64, error)
 }

@@ -13,14 +13,15 @@ import (
 )
 
 // This file implements OutboxStore and Tx.EnqueueOutbox for both dialects.
-// Each method sends one statement (RequeueOutbox a second one to explain a
-// miss), whatever the number of operations.
+// Each method sends one statement (RequeueOutbox up to three more to explain
+// a miss and mark a superseded operation), whatever the number of operations.
 
-const outboxCols = "id, kind, team_id, user_id, body, status, attempts, next_attempt_at, lease_owner, lease_until, last_error, created_at, updated_at"
+const outboxCols = "id, kind, team_id, user_id, body, status, attempts, next_attempt_at, lease_owner, lease_until, last_error, created_at, updated_at, superseded_by"
 
 type outboxQueries struct {
 	enqueue, claim, complete, retryLater, park, requeue, status string
 	list, byIDs, stats, prune                                   string
+	supersededBy, supersede                                     string
 }
 
 // outboxQ holds the statements of each dialect, built once.
@@ -71,10 +72,19 @@ func newOutboxQueries(dialect string) *outboxQueries {
 		retryLater: "UPDATE litellm_outbox SET lease_until = NULL, next_attempt_at = $4, last_error = $5, updated_at = $3" + held,
 		// $1 id, $2 owner, $3 now, $4 cause.
 		park: "UPDATE litellm_outbox SET status = 'parked', lease_until = NULL, last_error = $4, updated_at = $3" + held,
-		// $1 id, $2 now.
+		// $1 id, $2 now. Nothing later on the same subject may be pending
+		// or done (RequeueOutbox); that check and the update are one
+		// statement. The probe has no index over done operations; it is an
+		// operator's action, and done operations are pruned.
 		requeue: "UPDATE litellm_outbox SET status = 'pending', attempts = 0, next_attempt_at = $2, lease_owner = '', lease_until = NULL, updated_at = $2" +
-			" WHERE id = $1 AND status = 'parked' RETURNING id",
-		status: "SELECT status FROM litellm_outbox WHERE id = $1",
+			" WHERE id = $1 AND status = 'parked' AND NOT EXISTS (SELECT 1 FROM litellm_outbox l WHERE l.team_id = litellm_outbox.team_id" +
+			" AND l.user_id = litellm_outbox.user_id AND l.id > litellm_outbox.id AND l.status IN ('pending', 'done')) RETURNING id",
+		// $1 id: the latest later pending or done operation on its subject.
+		supersededBy: "SELECT l.id, l.status FROM litellm_outbox o JOIN litellm_outbox l ON l.team_id = o.team_id AND l.user_id = o.user_id AND l.id > o.id" +
+			" WHERE o.id = $1 AND l.status IN ('pending', 'done') ORDER BY l.id DESC LIMIT 1",
+		// $1 id, $2 superseding id, $3 now.
+		supersede: "UPDATE litellm_outbox SET status = 'superseded', superseded_by = $2, updated_at = $3 WHERE id = $1 AND status = 'parked'",
+		status:    "SELECT status FROM litellm_outbox WHERE id = $1",
 		// $1 status or '', $2 limit.
 		list: "SELECT " + outboxCols + " FROM litellm_outbox WHERE ($1 = '' OR status = $1) ORDER BY id DESC LIMIT $2",
 		stats: "SELECT coalesce(sum(CASE WHEN status = 'pending' THEN 1 ELSE 0 END), 0) AS pending," +
@@ -138,6 +148,7 @@ type outboxRow struct {
 	LastError     string `db:"last_error"`
 	CreatedAt     dbTime `db:"created_at"`
 	UpdatedAt     dbTime `db:"updated_at"`
+	SupersededBy  *int64 `db:"superseded_by"`
 }
 
 func outboxOps(rows []outboxRow) []OutboxOp {
@@ -148,6 +159,9 @@ func outboxOps(rows []outboxRow) []OutboxOp {
 			Status: r.Status, Attempts: r.Attempts, NextAttemptAt: r.NextAttemptAt.T,
 			LeaseOwner: r.LeaseOwner, LeaseUntil: r.LeaseUntil.ptr(), LastError: r.LastError,
 			CreatedAt: r.CreatedAt.T, UpdatedAt: r.UpdatedAt.T,
+		}
+		if r.SupersededBy != nil {
+			out[i].SupersededBy = *r.SupersededBy
 		}
 	}
 	return out
@@ -268,7 +282,29 @@ func (s *sqlStore) RequeueOutbox(ctx context.Context, id int64, now time.Time) e
 	if err := s.writer().get(ctx, &status, s.d.outbox().status, id); err != nil {
 		return wrapErr(fmt.Sprintf("requeue outbox %d", id), err)
 	}
-	return fmt.Errorf("store: requeue outbox %d: the operation is %s, not parked: %w", id, status, ErrConflict)
+	if status != OutboxParked {
+		return fmt.Errorf("store: requeue outbox %d: the operation is %s, not parked: %w", id, status, ErrConflict)
+	}
+	var later []struct {
+		ID     int64  `db:"id"`
+		Status string `db:"status"`
+	}
+	if err := s.writer().sel(ctx, &later, s.d.outbox().supersededBy, id); err != nil {
+		return wrapErr(fmt.Sprintf("requeue outbox %d", id), err)
+	}
+	if len(later) == 0 {
+		// Requeued or settled by someone else between the two statements.
+		return fmt.Errorf("store: requeue outbox %d: the operation changed meanwhile, try again: %w", id, ErrConflict)
+	}
+	serr := &SupersededError{ID: id, By: later[0].ID, Delivered: later[0].Status == OutboxDone}
+	if serr.Delivered {
+		// A done operation stays done: the parked one can never be
+		// delivered safely again.
+		if _, err := s.writer().exec(ctx, s.d.outbox().supersede, id, later[0].ID, s.d.time(now)); err != nil {
+			return wrapErr(fmt.Sprintf("requeue outbox %d: mark superseded", id), err)
+		}
+	}
+	return serr
 }
 
 func (s *sqlStore) ListOutbox(ctx context.Context, f OutboxFilter) ([]OutboxOp, error) {

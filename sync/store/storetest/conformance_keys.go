@@ -19,6 +19,7 @@ var keyTests = []namedTest{
 	{"NewestFirst", testSigningKeysOrder},
 	{"ConcurrentFirstStartsConverge", testConcurrentSigningKeys},
 	{"ResealReplacesOnlyThePrivateKey", testResealSigningKey},
+	{"RotationActivateAndDelete", testSigningKeyRotation},
 }
 
 func signingKey(kid, alg string, created time.Time, active bool) store.SigningKey {

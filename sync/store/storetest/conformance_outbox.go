@@ -22,6 +22,7 @@ var outboxTests = []namedTest{
 	{"CompleteABatchWithOneLostLease", testOutboxCompleteBatch},
 	{"RetryLaterKeepsBlockingItsKeys", testOutboxRetryLater},
 	{"ParkedDoesNotBlockAndCanBeRequeued", testOutboxParkRequeue},
+	{"RequeueRefusesASupersededOp", testOutboxRequeueSuperseded},
 	{"StatsAndPrune", testOutboxStatsPrune},
 	{"OutboxOpsByID", testOutboxOpsByID},
 }
@@ -286,7 +287,7 @@ func testOutboxRetryLater(t *testing.T, s store.Store) {
 }
 
 func testOutboxParkRequeue(t *testing.T, s store.Store) {
-	ids := enqueue(t, s, at(0), op("team_new", "t1", ""), op("member_add", "t1", "u1"), op("team_update", "t1", ""))
+	ids := enqueue(t, s, at(0), op("team_new", "t1", ""), op("member_add", "t1", "u1"), op("member_add", "t1", "u2"))
 	wantClaimed(t, "first", claim(t, s, "w1", 10, at(0)), pick(ids, 1))
 	if err := s.ParkOutbox(t.Context(), ids[0], "w1", at(time.Second), "litellm: 422 team_alias: invalid"); err != nil {
 		t.Fatalf("ParkOutbox: %v", err)
@@ -299,7 +300,7 @@ func testOutboxParkRequeue(t *testing.T, s store.Store) {
 		t.Errorf("OutboxStats = %d pending, %d parked, %v; want 2, 1", p, k, err)
 	}
 	// A parked operation does not hold back the later ones of its team.
-	wantClaimed(t, "past the parked op", claim(t, s, "w1", 10, at(time.Second)), pick(ids, 2))
+	wantClaimed(t, "past the parked op", claim(t, s, "w1", 1, at(time.Second)), pick(ids, 2))
 
 	// Requeued, it is due now, with its attempts reset, and comes before
 	// the later pending operation of its team.
