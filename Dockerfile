@@ -20,6 +20,7 @@ COPY --from=build /out/teamgate /usr/local/bin/teamgate
 WORKDIR /var/lib/teamgate
 USER nonroot:nonroot
 EXPOSE 4180
+# With server.tls_cert_file set, override this with an https --url (docs/deploy.md).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
   CMD ["/usr/local/bin/teamgate", "healthcheck", "--url", "http://127.0.0.1:4180/teamgate/healthz"]
 ENTRYPOINT ["/usr/local/bin/teamgate"]

@@ -162,6 +162,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	info := &requestInfo{id: requestID(r, g.trusted)}
 	setOne(w.Header(), requestIDHeader, &info.values.responseID, info.id)
+	conflict := false
 	if len(r.TransferEncoding) > 0 {
 		// net/http accepts Content-Length together with Transfer-Encoding:
 		// chunked (it drops the length) and keeps the connection open. A
@@ -169,8 +170,11 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// would then read our next request differently from us: request
 		// smuggling. RFC 9112 §6.1 requires closing the connection after
 		// such a request; net/http hides whether a length came with it, so
-		// every chunked request is the last of its connection.
+		// every chunked request is the last of its connection. Where
+		// FramingListener watched the connection, such a request is also
+		// refused (framing.go).
 		w.Header().Set("Connection", "close")
+		conflict = conflictingFraming(r.Context())
 	}
 	rec := &info.rec
 	rec.ResponseWriter = w
@@ -194,6 +198,13 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.logAccess(r, rec, info, start)
 	}()
 
+	if conflict {
+		g.writeError(rec, r, &statusError{Status: http.StatusBadRequest,
+			Title:   "Bad request",
+			Message: "The request had both a Content-Length and a Transfer-Encoding header.",
+			Cause:   errConflictingFraming})
+		return
+	}
 	if clean, reserved := classifyPath(r.URL.Path); reserved {
 		if clean != r.URL.Path {
 			r = withPath(r, clean)

@@ -97,6 +97,14 @@ func (r *dbRelay) restore() {
 // appName tags its connections in pg_stat_activity.
 func relayedPostgres(t *testing.T) (store.Store, *dbRelay, string) {
 	t.Helper()
+	st, relay, appName, _ := relayedPostgresURL(t)
+	return st, relay, appName
+}
+
+// relayedPostgresURL is relayedPostgres that also returns the schema's
+// direct URL (no relay), for an administrator's connection.
+func relayedPostgresURL(t *testing.T) (store.Store, *dbRelay, string, string) {
+	t.Helper()
 	raw := storetest.PostgresURL(t)
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -121,35 +129,18 @@ func relayedPostgres(t *testing.T) (store.Store, *dbRelay, string) {
 	if err := st.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	return st, relay, appName
+	return st, relay, appName, raw
 }
 
-// blockingTenant holds every memberOf request until released, telling the
-// test when one has arrived: the sign-in is then between Entra and the
-// database.
-type blockingTenant struct {
-	arrived chan struct{}
-	release chan struct{}
-	once    sync.Once
-}
-
-func (b *blockingTenant) wrap(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.Contains(r.URL.Path, "/memberOf") {
-			b.once.Do(func() { close(b.arrived) })
-			<-b.release
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-// The database goes down in the middle of a sign-in: the user gets a clean
-// 503 page, nothing of the sign-in is written, and once the database is back
-// the same sign-in works without restarting teamgate.
+// The database goes down in the middle of a sign-in, while its reconcile
+// has written the user, the teams and the memberships inside its
+// transaction and waits to insert its sync event (held there by a lock,
+// see faults_lock_test.go): the user gets a clean 503 page, nothing of the
+// sign-in is left in the database, and once the database is back the same
+// sign-in works without restarting teamgate.
 func TestFaultDatabaseDownDuringSignIn(t *testing.T) {
-	st, relay, _ := relayedPostgres(t)
-	bt := &blockingTenant{arrived: make(chan struct{}), release: make(chan struct{})}
-	e := startE2E(t, st, e2eOptions{directory: faultDirectory(), wrapTenant: bt.wrap})
+	st, relay, appName, direct := relayedPostgresURL(t)
+	e := startE2E(t, st, e2eOptions{directory: faultDirectory()})
 	before := dbSnapshot(t, st)
 
 	b := e.browser()
@@ -157,14 +148,15 @@ func TestFaultDatabaseDownDuringSignIn(t *testing.T) {
 		status int
 		body   string
 	}
+	lock := lockTable(t, direct, "sync_events")
 	done := make(chan outcome, 1)
 	go func() {
 		res, body := b.signIn(e.gw.URL, "/landing", "u00")
 		done <- outcome{res.StatusCode, body}
 	}()
-	<-bt.arrived
+	waitForWaitingInserts(t, direct, appName, 1, e.logs.String)
 	relay.cut()
-	close(bt.release)
+	lock.release()
 	got := <-done
 	t.Logf("answer: %d %q", got.status, pageTitle(got.body))
 	if got.status != http.StatusServiceUnavailable || !strings.Contains(strings.ToLower(got.body), "try again") {

@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -45,11 +48,13 @@ func startKillable(t *testing.T, config, addr string) *process {
 	return p
 }
 
-// A teamgate process is SIGKILLed while 40 users sign in. After a restart
-// on the same database no sync is half applied (each user is there with
-// all their memberships and a sync event, or not at all), no team is
-// duplicated, and the LiteLLM outbox left behind is delivered, once per
-// operation.
+// A teamgate process is SIGKILLed while users sign in, with at least one
+// reconcile stopped in the middle of its transaction (its user, teams and
+// memberships written, its sync event waiting on a lock: faults_lock_test.go).
+// After a restart on the same database no sync is half applied (each user
+// is there with all their memberships and a sync event, or not at all), no
+// team is duplicated, and the LiteLLM outbox left behind is delivered, once
+// per operation (member_add once per team and user).
 func TestFaultKilledDuringSignIns(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts teamgate processes")
@@ -109,38 +114,72 @@ log:
   level: info
 `, addr, addr, up.URL, tn.AuthorityHost(), tn.GraphURL(), dbURL, strings.Repeat("k", 40), llmSrv.URL)
 
-	first := startKillable(t, config, addr)
+	// The child's connections carry an application name, so that the test
+	// can see in pg_stat_activity which of its reconciles wait.
+	var nonce [6]byte
+	rand.Read(nonce[:])
+	appName := "teamgate_kill_" + hex.EncodeToString(nonce[:])
+	childConfig := strings.Replace(config, fmt.Sprintf("url: %q", dbURL),
+		fmt.Sprintf("url: %q", dbURL+"&application_name="+appName), 1)
+	if !strings.Contains(dbURL, "?") {
+		t.Fatalf("the test database URL has no query to extend: %s", store.RedactURL(dbURL))
+	}
+
+	first := startKillable(t, childConfig, addr)
 	first.waitReady(t)
+	signIn := func(i int) bool {
+		b := (&e2e{t: t}).browser()
+		b.client.Timeout = 20 * time.Second
+		// Errors are expected once the process is killed: use the client
+		// directly instead of the fatal helpers.
+		res, err := b.client.Get(first.url + "/oauth2/start?rd=%2F&login_hint=" + fmt.Sprintf("kill-user-%02d%%40example.com", i))
+		if err != nil {
+			return false
+		}
+		res.Body.Close()
+		return res.StatusCode == http.StatusOK
+	}
+	// A quarter of the users sign in completely first.
 	var completed atomic.Int64
-	killNow := make(chan struct{})
 	var wg sync.WaitGroup
-	for i := 0; i < users; i++ {
+	for i := 0; i < users/4; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			b := (&e2e{t: t}).browser()
-			b.client.Timeout = 20 * time.Second
-			// Errors are expected once the process is killed: use the
-			// client directly instead of the fatal helpers.
-			res, err := b.client.Get(first.url + "/oauth2/start?rd=%2F&login_hint=" + fmt.Sprintf("kill-user-%02d%%40example.com", i))
-			if err == nil {
-				res.Body.Close()
-			}
-			if err == nil && res.StatusCode == http.StatusOK && completed.Add(1) == users/4 {
-				close(killNow)
+			if signIn(i) {
+				completed.Add(1)
 			}
 		}()
 	}
-	select {
-	case <-killNow:
-	case <-time.After(60 * time.Second):
-		t.Fatalf("not even a quarter of the sign-ins completed; log:\n%s", first.logs.String())
+	wg.Wait()
+	if completed.Load() != users/4 {
+		t.Fatalf("%d of the first %d sign-ins completed; log:\n%s", completed.Load(), users/4, first.logs.String())
 	}
+	// The others start while sync_events is locked, so that their
+	// reconciles stop at their last statement with everything else
+	// written; teamgate is killed while they wait.
+	lock := lockTable(t, dbURL, "sync_events")
+	var late atomic.Int64
+	for i := users / 4; i < users; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if signIn(i) {
+				late.Add(1)
+			}
+		}()
+	}
+	waiting := waitForWaitingInserts(t, dbURL, appName, 1, first.logs.String)
 	if err := first.cmd.Process.Kill(); err != nil { // SIGKILL: no shutdown, no cleanup
 		t.Fatal(err)
 	}
 	wg.Wait()
-	t.Logf("killed after %d of %d sign-ins had completed", completed.Load(), users)
+	lock.release()
+	t.Logf("killed after %d of %d sign-ins had completed, with %d reconciles in the middle of their transaction",
+		completed.Load()+late.Load(), users, waiting)
+	if late.Load() != 0 {
+		t.Errorf("%d sign-ins completed while their sync event could not be written", late.Load())
+	}
 
 	st, err := store.Open(t.Context(), dbURL)
 	if err != nil {
@@ -149,6 +188,11 @@ log:
 	defer st.Close()
 	synced := checkNoHalfAppliedSync(t, st, groupsOf)
 	t.Logf("%d users fully synced, the others not at all", synced)
+	// Exactly the sign-ins that completed before the lock: the interrupted
+	// ones left nothing behind.
+	if synced != users/4 {
+		t.Errorf("%d users synced, want the %d whose sign-ins completed before the kill", synced, users/4)
+	}
 
 	// Operations the killed process had claimed stay leased to it for at
 	// most provision.DefaultLease (2m). Unless TEAMGATE_LOAD=full, the
@@ -204,6 +248,26 @@ log:
 	if n := created["/user/new"]; n != synced {
 		t.Errorf("/user/new succeeded %d times for %d synced users", n, synced)
 	}
+	// Each membership of a synced user is delivered exactly once (a second
+	// delivery would be answered 400, already a member), and nothing of
+	// the interrupted sign-ins is.
+	adds := memberAdds(t, llm.Requests())
+	for uid, groups := range groupsOf {
+		_, err := st.User(t.Context(), uid)
+		for _, g := range groups {
+			want := []int{http.StatusOK}
+			if err != nil {
+				want = nil
+			}
+			if got := adds[[2]string{g, uid}]; !slices.Equal(got, want) {
+				t.Errorf("member_add of %s to %s answered %v, want %v", uid, g, got, want)
+			}
+			delete(adds, [2]string{g, uid})
+		}
+	}
+	for k, v := range adds {
+		t.Errorf("member_add of %s to %s (%v) matches no Entra membership", k[1], k[0], v)
+	}
 	t.Logf("LiteLLM calls after the restart: %v", created)
 }
 
@@ -249,6 +313,43 @@ func checkNoHalfAppliedSync(t *testing.T, st store.Store, groupsOf map[string][]
 		t.Errorf("%d teams after %d syncs, want 3", len(teams), synced)
 	}
 	return synced
+}
+
+// memberAdds maps each (team, user) to the statuses of the /team/member_add
+// requests LiteLLM answered for it (dropped requests, status 0, left out).
+func memberAdds(t *testing.T, reqs []litellmfake.Request) map[[2]string][]int {
+	t.Helper()
+	adds := map[[2]string][]int{}
+	for _, r := range reqs {
+		if r.Path != "/team/member_add" || r.Status == 0 {
+			continue
+		}
+		var body struct {
+			TeamID string          `json:"team_id"`
+			Member json.RawMessage `json:"member"`
+		}
+		var members []struct {
+			UserID string `json:"user_id"`
+		}
+		if err := json.Unmarshal(r.Body, &body); err != nil {
+			t.Fatalf("member_add body %s: %v", r.Body, err)
+		}
+		if err := json.Unmarshal(body.Member, &members); err != nil {
+			members = members[:0]
+			var one struct {
+				UserID string `json:"user_id"`
+			}
+			if err := json.Unmarshal(body.Member, &one); err != nil {
+				t.Fatalf("member_add body %s: %v", r.Body, err)
+			}
+			members = append(members, one)
+		}
+		for _, m := range members {
+			k := [2]string{body.TeamID, m.UserID}
+			adds[k] = append(adds[k], r.Status)
+		}
+	}
+	return adds
 }
 
 // sqlInt runs a query returning one integer, straight on the database.

@@ -33,7 +33,9 @@ type metrics struct {
 	graphCalls       *prometheus.CounterVec
 	graphRetries     *prometheus.CounterVec
 	graphThrottled   *prometheus.CounterVec
-	sync             *syncMetrics // background sync and re-validation (metrics_sync.go)
+	sync             *syncMetrics           // background sync and re-validation (metrics_sync.go)
+	deliveries       *prometheus.CounterVec // LiteLLM deliveries (metrics_ops.go)
+	activeSessions   *cachedCount           // set by watchSessions (metrics_ops.go)
 
 	// byClass caches the proxied-request series of the status classes
 	// 1xx to 5xx, so that a request costs no label lookup (a hash and a
@@ -53,7 +55,8 @@ var classLabels = [6]string{1: "1xx", 2: "2xx", 3: "3xx", 4: "4xx", 5: "5xx"}
 func newMetrics() *metrics {
 	m := &metrics{reg: prometheus.NewRegistry()}
 	m.proxied = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "teamgate_proxied_requests_total", Help: "Requests forwarded to the upstream, by response status class.",
+		Name: "teamgate_proxied_requests_total", Help: "Requests for proxied paths (all but /oauth2/, /teamgate/ and /.well-known/teamgate/), by response status class: " +
+			"the upstream's answers and teamgate's own refusals (401 signed out, 403 team not allowed, 302 to sign-in).",
 	}, []string{"class"})
 	m.proxyLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "teamgate_proxied_request_header_seconds",
@@ -88,6 +91,7 @@ func newMetrics() *metrics {
 		m.graphCalls, m.graphRetries, m.graphThrottled, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.sync = newSyncMetrics(m.reg)
+	m.deliveries = newDeliveryMetrics(m.reg)
 	return m
 }
 

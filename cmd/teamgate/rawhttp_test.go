@@ -128,10 +128,10 @@ func TestRawOversizedHeadersAnswer431(t *testing.T) {
 	}
 }
 
-// Conflicting framing is refused, and a request that net/http accepts with
-// both Content-Length and chunked encoding (the chunked body wins, as RFC
-// 9112 allows) is the last on its connection, so bytes smuggled behind its
-// body are never read as a request.
+// Conflicting framing is refused, a request with both Content-Length and
+// Transfer-Encoding included (400, which net/http alone would accept as
+// chunked: gateway/framing.go), and every request ends its connection, so
+// bytes smuggled behind its body are never read as a request.
 func TestRawConflictingFramingRejected(t *testing.T) {
 	e := startE2E(t, storetest.New(t, store.DialectSQLite), e2eOptions{})
 	addr := serveRaw(t, e)
@@ -146,9 +146,9 @@ func TestRawConflictingFramingRejected(t *testing.T) {
 		wantStatus int // 0: any status below 500
 	}{
 		{"Content-Length then chunked, request behind the body",
-			"POST /v1/chat HTTP/1.1\r\nHost: x\r\nContent-Length: 45\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled, 0},
+			"POST /v1/chat HTTP/1.1\r\nHost: x\r\nContent-Length: 45\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled, http.StatusBadRequest},
 		{"chunked then Content-Length",
-			"POST /v1/chat HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n0\r\n\r\n" + smuggled, 0},
+			"POST /v1/chat HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n0\r\n\r\n" + smuggled, http.StatusBadRequest},
 		{"two different Content-Lengths", "POST /v1/chat HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!" + smuggled, http.StatusBadRequest},
 		{"Content-Length list", "POST /v1/chat HTTP/1.1\r\nHost: x\r\nContent-Length: 5, 6\r\n\r\nhello!" + smuggled, http.StatusBadRequest},
 		{"signed Content-Length", "POST /v1/chat HTTP/1.1\r\nHost: x\r\nContent-Length: +5\r\n\r\nhello" + smuggled, http.StatusBadRequest},
@@ -156,7 +156,7 @@ func TestRawConflictingFramingRejected(t *testing.T) {
 		{"identity with Content-Length", "POST /v1/chat HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: identity\r\nContent-Length: 5\r\n\r\nhello" + smuggled, http.StatusNotImplemented},
 		{"obfuscated Transfer-Encoding name", "POST /v1/chat HTTP/1.1\r\nHost: x\r\nTransfer-Encoding : chunked\r\nContent-Length: 5\r\n\r\nhello" + smuggled, http.StatusBadRequest},
 		{"Transfer-Encoding xchunked", "POST /v1/chat HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\nContent-Length: 5\r\n\r\nhello" + smuggled, http.StatusNotImplemented},
-		{"folded Transfer-Encoding", "POST /v1/chat HTTP/1.1\r\nHost: x\r\nTransfer-Encoding:\r\n chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n" + smuggled, 0},
+		{"folded Transfer-Encoding", "POST /v1/chat HTTP/1.1\r\nHost: x\r\nTransfer-Encoding:\r\n chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n" + smuggled, http.StatusBadRequest},
 		{"bare LF line ends", "POST /v1/chat HTTP/1.1\nHost: x\nContent-Length: 5\nTransfer-Encoding: chunked\n\n0\n\n" + smuggled, http.StatusBadRequest},
 		{"malformed chunk size", "POST /v1/chat HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n" + smuggled, http.StatusBadRequest},
 	}
@@ -164,7 +164,11 @@ func TestRawConflictingFramingRejected(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			raw := strings.Replace(tt.raw, "Host: x\r\n", "Host: x\r\nCookie: teamgate_session="+cookie+"\r\n", 1)
 			raw = strings.Replace(raw, "Host: x\n", "Host: x\nCookie: teamgate_session="+cookie+"\n", 1)
+			before := e.upstream.count()
 			a := sendRaw(t, addr, raw)
+			if strings.Contains(a.body, "both a Content-Length") && e.upstream.count() != before {
+				t.Error("a request refused for its framing reached the upstream")
+			}
 			t.Logf("answer: %d %.60q closed=%v more=%q", a.status, a.body, a.closed, a.more)
 			if tt.wantStatus != 0 && a.status != tt.wantStatus || a.status >= 500 && a.status != http.StatusNotImplemented {
 				t.Errorf("status %d, want %d", a.status, tt.wantStatus)

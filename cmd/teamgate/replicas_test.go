@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/teamgate/teamgate/sync/fakeentra"
+	"github.com/teamgate/teamgate/sync/litellmfake"
 	"github.com/teamgate/teamgate/sync/store"
 	"github.com/teamgate/teamgate/sync/store/storetest"
 )
@@ -107,13 +108,17 @@ func (p *process) waitReady(t *testing.T) {
 	t.Fatalf("teamgate at %s never became ready; log:\n%s", p.url, p.logs.String())
 }
 
-// Two teamgate processes on one PostgreSQL behind one public URL: a session
-// made on A works on B, a sign-out on A is refused by B, and both migrate
-// the empty database at the same moment.
+// Two teamgate processes on one PostgreSQL behind one public URL, both
+// provisioning into one (fake) LiteLLM. They migrate the empty database at
+// the same moment; publish the same JWKS, so an assertion one signs
+// verifies against the other's; deliver each LiteLLM operation of
+// concurrent sign-ins on both exactly once; share sessions; and a sign-out
+// on A is refused by B once B's cached copy (session.cache_ttl) runs out.
 func TestTwoReplicasShareOnePostgres(t *testing.T) {
 	dbURL := storetest.PostgresURL(t)
+	dir := replicaDirectory()
 	tn, err := fakeentra.New(fakeentra.Config{TenantID: "tid", ClientID: "cid", ClientSecret: "replica-secret",
-		ServicePrincipalID: "sp", Directory: fakeentra.DemoDirectory()})
+		ServicePrincipalID: "sp", Directory: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,6 +128,9 @@ func TestTwoReplicasShareOnePostgres(t *testing.T) {
 	up := &recorder{events: make(chan string)}
 	upSrv := httptest.NewServer(up)
 	defer upSrv.Close()
+	lite := litellmfake.New(e2eMasterKey)
+	liteSrv := httptest.NewServer(lite)
+	defer liteSrv.Close()
 
 	addrA, addrB := freePort(t), freePort(t)
 	config := func(listen string) string {
@@ -142,44 +150,114 @@ database:
   url: %q
 session:
   secret: %q
-  cache_ttl: 1ms
+  cache_ttl: %s
 admin:
   api_token: replica-admin-token-123
+litellm:
+  url: %q
+  master_key: %q
 sync:
   interval: 1s
 log:
   level: debug
-`, listen, addrA, upSrv.URL, tn.AuthorityHost(), tn.GraphURL(), dbURL, strings.Repeat("r", 40))
+`, listen, addrA, upSrv.URL, tn.AuthorityHost(), tn.GraphURL(), dbURL, strings.Repeat("r", 40), replicaCacheTTL,
+			liteSrv.URL, e2eMasterKey)
 	}
 	// Both start at once against the empty schema: migrations must serialize.
 	a := startProcess(t, config(addrA), addrA)
 	b := startProcess(t, config(addrB), addrB)
 	a.waitReady(t)
 	b.waitReady(t)
-
-	br := (&e2e{t: t}).browser()
-	res, _ := br.signIn(a.url, "/on-a", fakeentra.DemoID("alice"))
-	if res.StatusCode != http.StatusOK {
-		t.Fatalf("sign-in on A: %d\nA log:\n%s", res.StatusCode, a.logs.String())
-	}
-	// The cookie jar ignores ports, as browsers do: B gets A's cookie.
-	res, _ = br.api("GET", b.url+"/on-b")
-	if res.StatusCode != http.StatusOK || up.last(t).URL.Path != "/on-b" || up.last(t).Header.Get("X-Forwarded-User") != fakeentra.DemoID("alice") {
-		t.Fatalf("session from A used on B: %d, upstream saw %s as %q", res.StatusCode, up.last(t).URL.Path, up.last(t).Header.Get("X-Forwarded-User"))
-	}
-
-	br.get(a.url + "/oauth2/sign_out")
-	res, _ = br.api("GET", b.url+"/after-sign-out")
-	if res.StatusCode != http.StatusUnauthorized {
-		t.Errorf("B after sign-out on A: %d, want 401", res.StatusCode)
-	}
-	// Both replicas run the background sync every second: one leader at a
-	// time, and never two runs within half an interval of each other.
 	st, err := store.Open(context.Background(), dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
+
+	// One signing key in the database, so one JWKS, byte for byte.
+	jwksA, etagA := fetchJWKS(t, a.url)
+	jwksB, etagB := fetchJWKS(t, b.url)
+	if jwksA != jwksB || etagA != etagB || etagA == "" {
+		t.Fatalf("replicas publish different JWKS:\nA: %s (%s)\nB: %s (%s)", jwksA, etagA, jwksB, etagB)
+	}
+
+	// Every user's first sign-in at once, alternating between A and B: the
+	// teams they share are created once, and both replicas' workers deliver
+	// the outbox with each operation reaching LiteLLM exactly once.
+	var users []string
+	for _, u := range dir.Users {
+		users = append(users, u.ID)
+	}
+	signInAll(t, "http://"+addrA, users, a, b)
+	waitOutboxEmpty(t, st, a, b)
+	want := wantedOps(dir)
+	checkProvisionedOnce(t, lite, want)
+	// Each delivery is logged by the replica that made it (the log is
+	// flushed within 100ms); between them they made each one once.
+	for deadline := time.Now().Add(10 * time.Second); a.deliveries()+b.deliveries() < len(want) && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := a.deliveries() + b.deliveries(); n != len(want) {
+		t.Errorf("the replicas logged %d deliveries (A %d, B %d), want %d", n, a.deliveries(), b.deliveries(), len(want))
+	}
+	t.Logf("outbox: A delivered %d operations, B %d", a.deliveries(), b.deliveries())
+
+	// A session made on A works on B, and the assertion each replica sends
+	// upstream verifies against the other's JWKS.
+	user := users[0]
+	br := (&e2e{t: t}).browser()
+	res, _ := br.signIn(a.url, "/on-a", user)
+	if res.StatusCode != http.StatusOK || up.last(t).URL.Path != "/on-a" {
+		t.Fatalf("sign-in on A: %d\nA log:\n%s", res.StatusCode, a.logs.String())
+	}
+	issuer := "http://" + addrA
+	verifyAt(t, b.url, issuer, upSrv.URL, up.last(t).Header.Get("X-Teamgate-Assertion"), user)
+	cookie := sessionCookie(t, br, a.url)
+	loading := time.Now() // B has not seen this session: its next request loads it
+	code := withCookie(t, b.url+"/on-b", cookie)
+	loaded := time.Now()
+	if code != http.StatusOK || up.last(t).URL.Path != "/on-b" || up.last(t).Header.Get("X-Forwarded-User") != user {
+		t.Fatalf("session from A used on B: %d, upstream saw %s as %q", code, up.last(t).URL.Path, up.last(t).Header.Get("X-Forwarded-User"))
+	}
+	verifyAt(t, a.url, issuer, upSrv.URL, up.last(t).Header.Get("X-Teamgate-Assertion"), user)
+
+	// Sign-out on A ends the session in the database; A refuses the cookie
+	// at once, B only once its cached copy, loaded between loading and
+	// loaded, is older than cache_ttl.
+	br.get(a.url + "/oauth2/sign_out")
+	if code := withCookie(t, a.url+"/after-sign-out", cookie); code != http.StatusUnauthorized {
+		t.Errorf("A after its own sign-out: %d, want 401", code)
+	}
+	code = withCookie(t, b.url+"/while-cached", cookie)
+	if age := time.Since(loading); age < replicaCacheTTL {
+		// Every instant of this request lies within cache_ttl of B's load.
+		if code != http.StatusOK {
+			t.Errorf("B %v after loading the session, within cache_ttl %v: %d, want 200 from its cache", age, replicaCacheTTL, code)
+		}
+	} else {
+		t.Logf("B's cached copy could not be shown (%v passed, cache_ttl %v); B answered %d", age, replicaCacheTTL, code)
+	}
+	for {
+		sent := time.Now()
+		code := withCookie(t, b.url+"/after-sign-out", cookie)
+		if code == http.StatusUnauthorized {
+			t.Logf("B refused the signed-out session %v after loading it (cache_ttl %v)", time.Since(loaded).Round(time.Millisecond), replicaCacheTTL)
+			break
+		}
+		if code != http.StatusOK {
+			t.Fatalf("B after sign-out on A: %d, want 200 (cached) or 401", code)
+		}
+		// B loaded the session before `loaded`, so a request sent after
+		// loaded+cache_ttl finds its copy stale and reads the database.
+		if sent.After(loaded.Add(replicaCacheTTL)) {
+			t.Fatalf("B still accepts a session signed out on A: request sent %v after B loaded it, cache_ttl %v",
+				sent.Sub(loaded).Round(time.Millisecond), replicaCacheTTL)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	// Both replicas run the background sync every second: one leader at a
+	// time, and never two runs within half an interval of each other.
 	var runs []store.SyncEvent
 	for deadline := time.Now().Add(30 * time.Second); len(runs) < 5; time.Sleep(100 * time.Millisecond) {
 		if time.Now().After(deadline) {

@@ -26,12 +26,18 @@ func cmdServe(ctx context.Context, args []string, getenv env, stdout, stderr io.
 	defer logw.Close()
 	keepHeapHeadroom(ctx, getenv)
 	log := newLogger(cfg.Log, logw)
-	a, err := newApp(ctx, cfg, log, appOptions{})
+	return runServe(ctx, cfg, log, appOptions{}, nil)
+}
+
+// runServe is serve's life cycle: wire the app, serve until ctx ends (ln,
+// or server.listen when nil), shut down, close the store.
+func runServe(ctx context.Context, cfg Config, log *slog.Logger, opts appOptions, ln net.Listener) error {
+	a, err := newApp(ctx, cfg, log, opts)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	return a.serve(ctx, cfg.Server.Listen, nil)
+	return a.serve(ctx, cfg.Server.Listen, ln)
 }
 
 func cmdMigrate(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
@@ -62,6 +68,9 @@ func configFromFlags(name string, args []string, getenv env, stderr io.Writer) (
 type appOptions struct {
 	httpClient *http.Client // for Entra and Graph; nil: a default client
 	store      store.Store  // an open, migrated store; nil: open database.url
+	// openStore replaces openStore for database.url (tests); the app owns
+	// and closes what it returns, as it would its own.
+	openStore func(ctx context.Context, cfg store.Config) (store.Store, error)
 	// provisionClock is the outbox worker's clock (tests); nil: time.Now.
 	provisionClock func() time.Time
 	// gatewayClock is the gateway's clock for sessions (tests); nil: time.Now.
@@ -98,14 +107,19 @@ func openStore(ctx context.Context, cfg store.Config) (store.Store, error) {
 func newApp(ctx context.Context, cfg Config, log *slog.Logger, opts appOptions) (*app, error) {
 	st := opts.store
 	if st == nil {
+		open := opts.openStore
+		if open == nil {
+			open = openStore
+		}
 		var err error
-		if st, err = openStore(ctx, cfg.Database); err != nil {
+		if st, err = open(ctx, cfg.Database); err != nil {
 			return nil, err
 		}
 	}
 	m := newMetrics()
 	m.watchStore(st)
 	m.watchOutbox(st)
+	m.watchSessions(st)
 	gc, err := graph.New(graphConfig(cfg.Entra), append(graphOptions(opts, log), graph.WithObserver(m.observeGraph))...)
 	if err != nil {
 		if opts.store == nil {
@@ -119,6 +133,9 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, opts appOptions) 
 			st.Close()
 		}
 		return nil, err
+	}
+	if prov != nil {
+		prov.worker.Observer = m.observeDelivery
 	}
 	recon := teamsync.New(gc, st, cfg.LiteLLMSettings, append([]teamsync.Option{teamsync.WithLogger(log),
 		teamsync.WithAdminGroups(cfg.Admin.GroupIDs...)}, prov.reconcileOptions()...)...)
@@ -231,6 +248,10 @@ func (a *app) serve(ctx context.Context, addr string, ln net.Listener) error {
 			return fmt.Errorf("server.listen: %w", err)
 		}
 	}
+	if a.cfg.Server.TLSCertFile == "" {
+		// Refuse Content-Length with Transfer-Encoding (gateway/framing.go).
+		ln, srv.ConnContext = gateway.FramingListener(ln), gateway.FramingConnContext
+	}
 	go a.expireSessions(ctx)
 	if a.background != nil {
 		// A run in progress at shutdown is cut short: its transactions roll
@@ -264,8 +285,11 @@ func (a *app) serve(ctx context.Context, addr string, ln net.Listener) error {
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
+		// The grace ran out with requests (usually long streams) still
+		// open: cut them. This is still the normal end of a SIGTERM, so
+		// serve returns nil (exit status 0); the cut is logged.
 		srv.Close()
-		return fmt.Errorf("shutdown: %w", err)
+		a.log.Warn("shutdown grace ran out: cut the requests and streams still open", "grace", grace, "error", err)
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err

@@ -66,6 +66,10 @@ type Worker struct {
 	// value in [d/2, d] ("equal jitter"), so replicas that failed together
 	// do not retry in lockstep.
 	Jitter func(d time.Duration) time.Duration
+	// Observer, when set, is told the outcome of every delivery attempt
+	// (metrics). It is called from the delivering goroutines, so it must be
+	// safe for concurrent use, and it must not block.
+	Observer func(Delivery)
 
 	once      sync.Once
 	wake      chan struct{}
@@ -114,6 +118,20 @@ func defaultOwner() string {
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+}
+
+// Delivery outcomes, as Delivery.Outcome.
+const (
+	DeliveryOK     = "ok"     // LiteLLM accepted the operation (or already had it)
+	DeliveryRetry  = "retry"  // it failed for now and is retried later (shutdown cuts included)
+	DeliveryParked = "parked" // LiteLLM refused it for good; it waits for an operator
+)
+
+// Delivery is one delivery attempt, as told to Worker.Observer.
+type Delivery struct {
+	Kind     string // the operation's kind (litellm.Kind*)
+	Outcome  string // DeliveryOK, DeliveryRetry or DeliveryParked
+	Duration time.Duration
 }
 
 // Notify wakes a waiting Run at once (a sign-in just enqueued operations).
@@ -245,8 +263,14 @@ func (w *Worker) deliver(dctx, ctx context.Context, op store.OutboxOp) (ok bool)
 	// A delivery never outlives its lease, so no other worker can be
 	// delivering the same operation at the same time.
 	actx, acancel := context.WithTimeout(dctx, w.Lease-w.Lease/4)
+	start := time.Now()
 	err := w.Client.Apply(actx, litellm.Op{Kind: op.Kind, TeamID: op.TeamID, UserID: op.UserID, Body: op.Body})
 	acancel()
+	took := time.Since(start)
+	outcome := DeliveryRetry
+	if w.Observer != nil {
+		defer func() { w.Observer(Delivery{Kind: op.Kind, Outcome: outcome, Duration: took}) }()
+	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	now := w.Clock()
@@ -254,6 +278,7 @@ func (w *Worker) deliver(dctx, ctx context.Context, op store.OutboxOp) (ok bool)
 	var serr error
 	switch {
 	case err == nil:
+		outcome = DeliveryOK
 		log.Debug("outbox: delivered")
 		return true
 	case errors.As(err, &perm) && perm.Status == http.StatusUnauthorized:
@@ -264,6 +289,7 @@ func (w *Worker) deliver(dctx, ctx context.Context, op store.OutboxOp) (ok bool)
 		serr = w.Store.RetryOutboxLater(sctx, op.ID, w.Owner, now, now.Add(delay), err.Error())
 		log.Error("outbox: LiteLLM rejected the master key; fix litellm.master_key, the operation is retried", "error", err, "retry_in", delay)
 	case errors.As(err, &perm):
+		outcome = DeliveryParked
 		serr = w.Store.ParkOutbox(sctx, op.ID, w.Owner, now, err.Error())
 		log.Error("outbox: LiteLLM refused the operation; parked until retried from the admin API",
 			"status", perm.Status, "error", err)

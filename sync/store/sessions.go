@@ -32,6 +32,10 @@ type SessionLifecycleStore interface {
 	// DeleteUserSessions ends every session of a user and returns how many
 	// there were.
 	DeleteUserSessions(ctx context.Context, userID string) (int64, error)
+	// CountActiveSessions returns how many sessions are live at now: not
+	// expired and not ended by teamgate (one statement, on the expires_at
+	// index). Idle timeouts are the gateway's and are not applied.
+	CountActiveSessions(ctx context.Context, now time.Time) (int64, error)
 }
 
 // One statement each, the same text on both dialects.
@@ -40,6 +44,7 @@ const (
 		" FROM sessions WHERE id = $1 AND expires_at > $2"
 	touchSession       = "UPDATE sessions SET last_seen_at = $2 WHERE id = $1 AND (last_seen_at IS NULL OR last_seen_at < $2)"
 	deleteUserSessions = "DELETE FROM sessions WHERE user_id = $1"
+	countSessions      = "SELECT count(*) FROM sessions WHERE expires_at > $1 AND ended_reason = ''"
 )
 
 type sessionActivityRow struct {
@@ -75,4 +80,11 @@ func (s *sqlStore) DeleteUserSessions(ctx context.Context, userID string) (int64
 	}
 	n, err := res.RowsAffected()
 	return n, wrapErr("delete user sessions", err)
+}
+
+// CountActiveSessions counts the sessions live at now.
+func (s *sqlStore) CountActiveSessions(ctx context.Context, now time.Time) (int64, error) {
+	var n int64
+	err := s.reader().get(ctx, &n, countSessions, s.d.time(now))
+	return n, wrapErr("count active sessions", err)
 }

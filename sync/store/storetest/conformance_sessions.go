@@ -16,6 +16,7 @@ var sessionLifecycleTests = []namedTest{
 	{"ActiveSessionExpired", testActiveSessionExpired},
 	{"DeleteUserSessions", testDeleteUserSessions},
 	{"ConcurrentTouchesKeepTheLatest", testConcurrentTouches},
+	{"CountActiveSessions", testCountActiveSessions},
 }
 
 func newSession(t *testing.T, s store.Store, id, user string, created, expires time.Time) {
@@ -117,5 +118,44 @@ func testConcurrentTouches(t *testing.T, s store.Store) {
 	wg.Wait()
 	if got := activeSession(t, s, "s1", at(time.Minute)).LastSeenAt; !got.Equal(at(20 * time.Second)) {
 		t.Errorf("LastSeenAt = +%v after concurrent touches, want +20s", got.Sub(t0))
+	}
+}
+
+// CountActiveSessions counts live sessions only: not the expired, not the
+// ended, not the deleted.
+func testCountActiveSessions(t *testing.T, s store.Store) {
+	count := func(now time.Time) int64 {
+		t.Helper()
+		n, err := s.CountActiveSessions(t.Context(), now)
+		if err != nil {
+			t.Fatalf("CountActiveSessions: %v", err)
+		}
+		return n
+	}
+	if n := count(at(0)); n != 0 {
+		t.Fatalf("empty store: %d active sessions, want 0", n)
+	}
+	seedUsers(t, s, "u1", "u2", "u3")
+	newSession(t, s, "a", "u1", at(0), at(time.Hour))
+	newSession(t, s, "b", "u1", at(0), at(2*time.Hour))
+	newSession(t, s, "c", "u2", at(0), at(2*time.Hour))
+	newSession(t, s, "d", "u3", at(0), at(2*time.Hour))
+	if n := count(at(time.Minute)); n != 4 {
+		t.Errorf("4 live sessions: counted %d", n)
+	}
+	if n := count(at(time.Hour)); n != 3 { // a expires at +1h exactly
+		t.Errorf("at a's expiry: counted %d, want 3", n)
+	}
+	if _, err := s.EndUserSessions(t.Context(), "u2", "account_disabled", at(time.Minute)); err != nil {
+		t.Fatalf("EndUserSessions: %v", err)
+	}
+	if err := s.DeleteSession(t.Context(), "d"); err != nil {
+		t.Fatalf("DeleteSession: %v", err)
+	}
+	if n := count(at(time.Minute)); n != 2 {
+		t.Errorf("after ending c and deleting d: counted %d, want 2 (a, b)", n)
+	}
+	if n := count(at(2 * time.Hour)); n != 0 {
+		t.Errorf("after every expiry: counted %d, want 0", n)
 	}
 }
