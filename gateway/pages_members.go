@@ -64,7 +64,7 @@ func (g *Gateway) showTeam(c *gin.Context, entry *principalEntry, teamID string,
 		case notice.Text == "added" && member != nil && member.Source == "manual":
 			notice.Text = "Added " + memberLabel(member) + " as a manual member."
 		case notice.Text == "removed" && member == nil && userID != "":
-			notice.Text = "Removed " + userID + " from the team."
+			notice.Text = "Removed " + g.userLabel(r, userID) + " from the team."
 		default:
 			out.Notice = nil
 		}
@@ -80,6 +80,19 @@ func memberLabel(m *PageMember) string {
 		return m.DisplayName
 	}
 	return m.UserID
+}
+
+// userLabel names a user who is no longer among a team's members by their
+// email or name, as memberLabel does; their id when the lookup fails.
+func (g *Gateway) userLabel(r *http.Request, userID string) string {
+	if g.deps.Directory == nil {
+		return userID
+	}
+	u, err := g.deps.Directory.User(r.Context(), userID)
+	if err != nil {
+		return userID
+	}
+	return memberLabel(&PageMember{UserID: u.UserID, Email: u.UserEmail, DisplayName: u.DisplayName})
 }
 
 // actor names an admin in the sync log.
