@@ -16,10 +16,13 @@ import (
 // link or an image (a forced logout). So sign-out follows the browser's word
 // about where the request came from:
 //
-//   - a GET from teamgate's own pages or the proxied application
-//     (Sec-Fetch-Site: same-origin), typed or bookmarked (none), or from a
-//     client that sends no Sec-Fetch-Site and no foreign Origin or Referer,
-//     signs out as before;
+//   - a navigation (Sec-Fetch-Mode: navigate) from teamgate's own pages or
+//     the proxied application (Sec-Fetch-Site: same-origin), typed or
+//     bookmarked (none), or a GET from a client that sends no Sec-Fetch
+//     headers and no foreign Origin or Referer, signs out as before;
+//   - a GET that is not a navigation (an image, a script, a fetch: any
+//     Sec-Fetch-Mode but navigate), even from the same origin, shows the
+//     confirmation page;
 //   - a GET started on another site (Sec-Fetch-Site cross-site or same-site,
 //     or an Origin or Referer of another origin) shows a confirmation page
 //     instead, whose form posts back with the session's form token;
@@ -93,8 +96,14 @@ func (g *Gateway) signOutSessionID(r *http.Request) string {
 	return hashSessionID(id)
 }
 
-// foreignRequest reports whether the browser says another site started r.
+// foreignRequest reports whether the browser says another site started r,
+// or that r is not a navigation: an image, script or fetch of the sign-out
+// link, even from the proxied application's own pages (same origin), is
+// not the user asking to sign out.
 func (g *Gateway) foreignRequest(r *http.Request) bool {
+	if mode := r.Header.Get("Sec-Fetch-Mode"); mode != "" && mode != "navigate" {
+		return true
+	}
 	switch r.Header.Get("Sec-Fetch-Site") {
 	case "same-origin", "none":
 		return false

@@ -149,6 +149,13 @@ func TestForeignRequest(t *testing.T) {
 		{"gate.example.com", map[string]string{"Sec-Fetch-Site": "same-origin", "Origin": "https://evil.example"}, false},
 		{"gate.example.com", map[string]string{"Sec-Fetch-Site": "cross-site"}, true},
 		{"gate.example.com", nil, false},
+		// Only a navigation is the user asking: an <img>, a script or a
+		// fetch of the link from the proxied app's own pages is not.
+		{"gate.example.com", map[string]string{"Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "navigate"}, false},
+		{"gate.example.com", map[string]string{"Sec-Fetch-Site": "none", "Sec-Fetch-Mode": "navigate"}, false},
+		{"gate.example.com", map[string]string{"Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "no-cors", "Sec-Fetch-Dest": "image"}, true},
+		{"gate.example.com", map[string]string{"Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "cors"}, true},
+		{"gate.example.com", map[string]string{"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate"}, true},
 	} {
 		r, _ := http.NewRequest(http.MethodGet, "http://"+c.host+"/oauth2/sign_out", nil)
 		for k, v := range c.headers {

@@ -57,6 +57,7 @@ type composeService struct {
 	Environment map[string]string `yaml:"environment"`
 	Volumes     []string          `yaml:"volumes"`
 	Healthcheck map[string]any    `yaml:"healthcheck"`
+	StopGrace   string            `yaml:"stop_grace_period"`
 	DependsOn   map[string]struct {
 		Condition string `yaml:"condition"`
 	} `yaml:"depends_on"`
@@ -149,6 +150,12 @@ func TestDeployComposeParses(t *testing.T) {
 	cfg, err := parseConfig("deploy/teamgate.yaml", cfgRaw, mapEnv(containerEnv))
 	if err != nil {
 		t.Fatalf("deploy/teamgate.yaml: %v", err)
+	}
+	// Docker's stop timeout (10s by default) must cover the shutdown grace
+	// and the final outbox pass, or SIGKILL cuts them.
+	if grace, err := time.ParseDuration(tg.StopGrace); err != nil || grace < time.Duration(cfg.Server.ShutdownGrace)+finalDrain {
+		t.Errorf("teamgate stop_grace_period = %q, want at least server.shutdown_grace (%v) + the final outbox pass (%v)",
+			tg.StopGrace, cfg.Server.ShutdownGrace, finalDrain)
 	}
 	if _, port, _ := net.SplitHostPort(cfg.Server.Listen); port != "4180" {
 		t.Errorf("teamgate listens on %q, but compose publishes 4180", cfg.Server.Listen)

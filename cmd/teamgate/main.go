@@ -65,7 +65,7 @@ Usage:
   teamgate keys list|rotate|activate|retire [--config F]
                               manage the identity-assertion signing keys
   teamgate version            print the version, commit and build date
-  teamgate healthcheck [--url U] [--ca-file F] [--insecure-skip-verify]
+  teamgate healthcheck [--url U] [--ca-file F] [--server-name N] [--insecure-skip-verify]
                               exit 0 if a running teamgate answers its health check (http or https)
 
 Run "teamgate COMMAND --help" for the flags of a command.
