@@ -44,7 +44,7 @@ func (g *Gateway) setUpAssertion(ctx context.Context) error {
 	}
 	keys, err := assertion.Load(ctx, assertion.LoadOptions{
 		Algorithm: a.Alg, KeyFile: a.KeyFile, Store: ks, Secrets: g.cfg.Session.Secrets(), Now: g.now,
-		PublishKeyFiles: a.PublishKeyFiles,
+		PublishKeyFiles: a.PublishKeyFiles, Log: g.log,
 	})
 	if err != nil {
 		return err

@@ -22,14 +22,22 @@ const keysUsage = `Usage: teamgate keys COMMAND [--config FILE]
 
 Manage the keys that sign identity assertions (stored in the database):
   list                  every stored key: state, when it was created, activates or may be retired
-  rotate                insert a new key, published at once by every replica (within
-                        assertion.key_refresh) and signing once it has been published for
-                        key_refresh + the JWKS max-age (5m)
+  rotate [--publish-for D]
+                        insert a new key: every replica publishes it within assertion.key_refresh,
+                        and it signs once D has passed. D defaults to key_refresh + 5m (the JWKS
+                        max-age) + 10m (LiteLLM's default public_key_ttl, how long it caches the
+                        JWKS; it does not re-fetch on an unknown kid) + 4m margin: 20m with
+                        key_refresh 1m. D may not be shorter than key_refresh + 5m; with a larger
+                        public_key_ttl, pass at least key_refresh + 5m + public_key_ttl.
+                        Refused when this config's session.secret cannot decrypt the active key.
   activate KID [--force]
-                        make KID the signing key now; refused until it has been published for
-                        key_refresh + 5m, unless --force
-  retire KID [--force]  stop publishing KID; refused for the signing key, and until
-                        key_refresh + assertion.lifetime after it stopped signing, unless --force
+                        make KID the signing key now; refused before the time rotate set
+                        (--publish-for), unless --force, and when this config cannot decrypt KID
+  retire KID [--force]  stop publishing KID; refused for the active key, and until
+                        key_refresh + assertion.lifetime after it stopped signing, unless --force.
+                        With --force, an active key is retired when it does not sign (assertion.key_file
+                        is set, or it is not an assertion.alg key). A key that becomes active
+                        meanwhile is never retired.
 
 Every command takes --config FILE (default config.yaml).
 `
@@ -45,7 +53,17 @@ func cmdKeys(ctx context.Context, args []string, getenv env, stdout, stderr io.W
 		fmt.Fprint(stderr, keysUsage)
 		return flag.ErrHelp
 	case "list", "rotate":
-		cfg, err := keysConfig(sub, "", rest, nil, nil, getenv, stderr)
+		var publishFor time.Duration
+		var more func(*flag.FlagSet)
+		synopsis := ""
+		if sub == "rotate" {
+			synopsis = " [--publish-for D]"
+			more = func(fs *flag.FlagSet) {
+				fs.DurationVar(&publishFor, "publish-for", 0,
+					"how long the key is published before it signs (default key_refresh + 5m + 10m + 4m: 20m with key_refresh 1m)")
+			}
+		}
+		cfg, err := keysConfig(sub, synopsis, rest, more, nil, getenv, stderr)
 		if err != nil {
 			return err
 		}
@@ -53,12 +71,12 @@ func cmdKeys(ctx context.Context, args []string, getenv env, stdout, stderr io.W
 			if sub == "list" {
 				return keysList(ctx, st, cfg, stdout)
 			}
-			return keysRotate(ctx, st, cfg, stdout)
+			return keysRotate(ctx, st, cfg, publishFor, stdout)
 		})
 	case "activate", "retire":
 		var force bool
 		kid := ""
-		if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+		if len(rest) > 0 && !isKeysFlag(rest[0]) {
 			kid, rest = rest[0], rest[1:]
 		}
 		cfg, err := keysConfig(sub, " KID [--force]", rest, func(fs *flag.FlagSet) {
@@ -82,6 +100,17 @@ func cmdKeys(ctx context.Context, args []string, getenv env, stdout, stderr io.W
 		fmt.Fprint(stderr, keysUsage)
 		return usageError{fmt.Sprintf("keys: unknown command %q", sub)}
 	}
+}
+
+// isKeysFlag reports whether arg is one of activate's and retire's flags.
+// A kid (a base64url thumbprint) may itself start with "-".
+func isKeysFlag(arg string) bool {
+	name, _, _ := strings.Cut(strings.TrimLeft(arg, "-"), "=")
+	switch name {
+	case "config", "force", "h", "help":
+		return strings.HasPrefix(arg, "-")
+	}
+	return false
 }
 
 // keysConfig parses a subcommand's flags, runs check (the positional
@@ -136,6 +165,8 @@ func keysList(ctx context.Context, st store.Store, cfg Config, stdout io.Writer)
 	for _, k := range keys {
 		state, note := "inactive", "published until retired"
 		switch {
+		case k.Active && (cfg.Assertion.KeyFile != "" || k.Algorithm != cfg.Assertion.Alg):
+			state, note = "active", "published; does not sign with this config (retire --force once no replica signs with it)"
 		case k.Active:
 			state, note = "active", "signs"
 		case k.ActivateAt != nil:
@@ -152,11 +183,19 @@ func keysList(ctx context.Context, st store.Store, cfg Config, stdout io.Writer)
 	return w.Flush()
 }
 
-func keysRotate(ctx context.Context, st store.Store, cfg Config, stdout io.Writer) error {
+func keysRotate(ctx context.Context, st store.Store, cfg Config, publishFor time.Duration, stdout io.Writer) error {
 	a := cfg.Assertion
 	if a.KeyFile != "" {
 		return errors.New("keys rotate: assertion.key_file is set, so the stored keys do not sign; to rotate a file key, " +
 			"write the new key to key_file and list the old file in assertion.publish_key_files until its last assertion has expired")
+	}
+	kt := timesOf(cfg)
+	if publishFor == 0 {
+		publishFor = assertion.DefaultPublish(kt.refresh, gateway.JWKSMaxAge)
+	}
+	if least := assertion.MinPublish(kt.refresh, gateway.JWKSMaxAge); publishFor < least {
+		return fmt.Errorf("keys rotate: --publish-for %s is shorter than assertion.key_refresh + the JWKS max-age (%s): "+
+			"a replica or an HTTP cache might not publish the key before it signs", publishFor, least)
 	}
 	keys, err := st.SigningKeys(ctx)
 	if err != nil {
@@ -167,9 +206,19 @@ func keysRotate(ctx context.Context, st store.Store, cfg Config, stdout io.Write
 			return fmt.Errorf("keys rotate: key %s is already waiting to sign (from %s); activate or retire it first", k.ID, stamp(*k.ActivateAt))
 		}
 	}
+	// The replicas can decrypt the active key; if this config cannot, its
+	// session.secret is not theirs, and neither could they decrypt a key
+	// sealed for it.
+	for _, k := range keys {
+		if k.Active && k.Algorithm == a.Alg {
+			if err := canOpen(cfg, k); err != nil {
+				return fmt.Errorf("keys rotate: %w; run it with the replicas' config", err)
+			}
+			break
+		}
+	}
 	now := time.Now()
-	kt := timesOf(cfg)
-	at := assertion.NextActivation(now, kt.refresh, gateway.JWKSMaxAge)
+	at := now.Add(publishFor)
 	rec, err := assertion.NewRotationKey(a.Alg, cfg.Session.Secrets(), now, at)
 	if err != nil {
 		return err
@@ -182,7 +231,27 @@ func keysRotate(ctx context.Context, st store.Store, cfg Config, stdout io.Write
 	if !ok {
 		return fmt.Errorf("keys rotate: key %s exists already", rec.ID)
 	}
-	fmt.Fprintf(stdout, "inserted %s key %s: every replica publishes it within %s; it signs from %s\n", rec.Algorithm, rec.ID, kt.refresh, stamp(at))
+	fmt.Fprintf(stdout, "inserted %s key %s: every replica publishes it within %s; it signs from %s (in %s)\n",
+		rec.Algorithm, rec.ID, kt.refresh, stamp(at), publishFor)
+	if litellm := assertion.MinPublish(kt.refresh, gateway.JWKSMaxAge) + assertion.LiteLLMKeyTTL; publishFor < litellm {
+		fmt.Fprintf(stdout, "note: shorter than %s (key_refresh + 5m + LiteLLM's default public_key_ttl of 10m): "+
+			"a LiteLLM that fetched the JWKS just before may reject assertions of the new key at first\n", litellm)
+	}
+	return nil
+}
+
+// canOpen reports whether this config's session.secret decrypts k.
+func canOpen(cfg Config, k store.SigningKey) error {
+	sealer, err := assertion.NewSealer(cfg.Session.Secrets()...)
+	if err != nil {
+		return err
+	}
+	if _, _, err := sealer.Open(k.ID, k.Algorithm, k.PrivateKey); err != nil {
+		if errors.Is(err, assertion.ErrUnseal) {
+			return fmt.Errorf("this config's session.secret cannot decrypt key %s", k.ID)
+		}
+		return fmt.Errorf("key %s: %w", k.ID, err)
+	}
 	return nil
 }
 
@@ -211,10 +280,20 @@ func keysActivate(ctx context.Context, st store.Store, cfg Config, kid string, f
 	if k.Algorithm != cfg.Assertion.Alg {
 		return fmt.Errorf("keys activate: %s is an %s key, but assertion.alg is %s", kid, k.Algorithm, cfg.Assertion.Alg)
 	}
+	if err := canOpen(cfg, k); err != nil {
+		return fmt.Errorf("keys activate: %w; the replicas could not sign with it (run it with the replicas' config)", err)
+	}
 	now := time.Now()
-	if safe := assertion.NextActivation(k.CreatedAt, timesOf(cfg).refresh, gateway.JWKSMaxAge); now.Before(safe) && !force {
-		return fmt.Errorf("keys activate: %s was published at %s; verifiers may not know it before %s (assertion.key_refresh + the JWKS max-age). "+
-			"Wait, or pass --force", kid, stamp(k.CreatedAt), stamp(safe))
+	// A rotation key signs from the time rotate set; any other (a rotation
+	// another one overtook) once published as long as rotate's default.
+	safe, why := k.ActivateAt, "the time keys rotate set (--publish-for)"
+	if safe == nil {
+		safe = new(k.CreatedAt.Add(assertion.DefaultPublish(timesOf(cfg).refresh, gateway.JWKSMaxAge)))
+		why = "assertion.key_refresh + the JWKS max-age + LiteLLM's default public_key_ttl + a margin after it was created"
+	}
+	if now.Before(*safe) && !force {
+		return fmt.Errorf("keys activate: %s signs from %s (%s); a verifier whose cached JWKS predates the key rejects what it signs before then. "+
+			"Wait, or pass --force", kid, stamp(*safe), why)
 	}
 	if err := st.ActivateSigningKey(ctx, kid, now); err != nil {
 		return err
@@ -232,19 +311,49 @@ func keysRetire(ctx context.Context, st store.Store, cfg Config, kid string, for
 	if err != nil {
 		return err
 	}
+	var guard store.RetireGuard
 	if k.Active {
-		return fmt.Errorf("keys retire: %s is the signing key; rotate first", kid)
+		// An active stored key signs unless key_file does, or unless it is
+		// not of assertion.alg; then --force may retire it.
+		notSigning := cfg.Assertion.KeyFile != "" || k.Algorithm != cfg.Assertion.Alg
+		switch {
+		case !notSigning:
+			return fmt.Errorf("keys retire: %s is the signing key; rotate first", kid)
+		case !force:
+			return fmt.Errorf("keys retire: %s is the active stored key. It does not sign with this config (%s), "+
+				"but a replica without it still signs with it: once every replica runs with this config and assertion.lifetime "+
+				"has passed since, pass --force", kid, notSigningWhy(cfg, k))
+		}
+		guard.AllowActive = true
 	}
 	kt := timesOf(cfg)
-	if k.DeactivatedAt != nil && !force {
-		if safe := assertion.RetireAfter(*k.DeactivatedAt, kt.refresh, kt.lifetime); time.Now().Before(safe) {
-			return fmt.Errorf("keys retire: %s stopped signing at %s; assertions it signed may be in use until %s "+
-				"(assertion.key_refresh + assertion.lifetime). Wait, or pass --force", kid, stamp(*k.DeactivatedAt), stamp(safe))
+	now := time.Now()
+	if !force {
+		// The store keeps the key if it stopped signing later than this,
+		// even if that happened after the check below.
+		guard.StoppedBy = now.Add(-(kt.refresh + kt.lifetime))
+		if k.DeactivatedAt != nil {
+			if safe := assertion.RetireAfter(*k.DeactivatedAt, kt.refresh, kt.lifetime); now.Before(safe) {
+				return fmt.Errorf("keys retire: %s stopped signing at %s; assertions it signed may be in use until %s "+
+					"(assertion.key_refresh + assertion.lifetime). Wait, or pass --force", kid, stamp(*k.DeactivatedAt), stamp(safe))
+			}
 		}
 	}
-	if err := st.DeleteSigningKey(ctx, kid); err != nil {
+	ok, err := st.DeleteSigningKey(ctx, kid, guard)
+	if err != nil {
 		return err
+	}
+	if !ok {
+		return fmt.Errorf("keys retire: %s changed meanwhile (a replica made it the signing key, or it just stopped signing); "+
+			"nothing was retired, see teamgate keys list", kid)
 	}
 	fmt.Fprintf(stdout, "retired %s: replicas stop publishing it within %s\n", kid, kt.refresh)
 	return nil
+}
+
+func notSigningWhy(cfg Config, k store.SigningKey) string {
+	if cfg.Assertion.KeyFile != "" {
+		return "assertion.key_file signs"
+	}
+	return fmt.Sprintf("it is an %s key and assertion.alg is %s", k.Algorithm, cfg.Assertion.Alg)
 }

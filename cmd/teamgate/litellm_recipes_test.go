@@ -6,12 +6,15 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/teamgate/teamgate/gateway"
+	"github.com/teamgate/teamgate/gateway/assertion"
 	"github.com/teamgate/teamgate/gateway/assertion/assertiontest"
 	"github.com/teamgate/teamgate/sync/store"
 )
@@ -154,6 +157,12 @@ func TestRecipeJWTAuth(t *testing.T) {
 		if fields[f] == "" {
 			t.Errorf("recipe (b) sets no litellm_jwtauth.%s", f)
 		}
+	}
+	// LiteLLM caches the JWKS for public_key_ttl and does not re-fetch on
+	// an unknown kid: `keys rotate`'s default publication must cover it.
+	if ttl, err := strconv.Atoi(fields["public_key_ttl"]); err != nil || time.Duration(ttl)*time.Second > assertion.LiteLLMKeyTTL {
+		t.Errorf("recipe (b) public_key_ttl = %q: want seconds, at most %s (what keys rotate's default --publish-for covers)",
+			fields["public_key_ttl"], assertion.LiteLLMKeyTTL)
 	}
 	env := envBlock(t, blocks)
 	if env["JWT_PUBLIC_KEY_URL"] == "" || env["JWT_AUDIENCE"] == "" {

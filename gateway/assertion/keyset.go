@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -79,6 +80,9 @@ type LoadOptions struct {
 	// it signed.
 	PublishKeyFiles []string
 	Now             func() time.Time
+	// Log receives the error about a due rotation key this process cannot
+	// decrypt (nil: slog.Default()).
+	Log *slog.Logger
 }
 
 // KeySet is the signing key and the published JWKS. Refresh re-reads the
@@ -109,6 +113,9 @@ type keyState struct {
 func Load(ctx context.Context, o LoadOptions) (*KeySet, error) {
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
 	}
 	ks := &KeySet{o: o}
 	var err error
@@ -199,12 +206,33 @@ func (ks *KeySet) Refresh(ctx context.Context) (changed bool, err error) {
 
 // promoteDue activates the newest inactive key of the algorithm whose
 // ActivateAt has passed, and re-reads the keys. Replicas doing this at
-// the same time agree (ActivateSigningKey is idempotent).
+// the same time agree (ActivateSigningKey is idempotent). The key is
+// opened (and sealed again for the current secrets if needed) first: a key
+// this process cannot decrypt is never made the active one, since every
+// replica would then fail to load it; the error is logged and the current
+// key keeps signing.
 func promoteDue(ctx context.Context, o LoadOptions, stored []StoredKey) ([]StoredKey, error) {
 	now := o.Now()
 	for _, k := range stored { // newest first
 		if k.Active || k.Algorithm != o.Algorithm || k.ActivateAt == nil || k.ActivateAt.After(now) {
 			continue
+		}
+		key, current, err := openDue(o, k)
+		if err != nil {
+			cause := "the stored key is damaged"
+			if errors.Is(err, ErrUnseal) {
+				cause = "session.secret here differs from the one `teamgate keys rotate` ran with"
+			}
+			o.Log.Error("a due signing key cannot be decrypted, so it is not activated and the current key keeps signing; "+
+				"if `teamgate keys rotate` ran with another session.secret, retire this key (teamgate keys retire KID) "+
+				"and rotate again with the replicas' config",
+				"kid", k.ID, "activate_at", k.ActivateAt.UTC(), "likely_cause", cause, "error", err)
+			return stored, nil
+		}
+		if !current {
+			if err := resealKey(ctx, o, key); err != nil {
+				return nil, err
+			}
 		}
 		if err := o.Store.ActivateSigningKey(ctx, k.ID, now); err != nil {
 			return nil, fmt.Errorf("assertion: activate signing key %s: %w", k.ID, err)
@@ -216,6 +244,33 @@ func promoteDue(ctx context.Context, o LoadOptions, stored []StoredKey) ([]Store
 		return stored, nil
 	}
 	return stored, nil
+}
+
+// openDue decrypts the rotation key k with the configured secrets;
+// current is false when it was sealed for an older secret.
+func openDue(o LoadOptions, k StoredKey) (key *Key, current bool, err error) {
+	sealer, err := NewSealer(o.Secrets...)
+	if err != nil {
+		return nil, false, fmt.Errorf("assertion: %w", err)
+	}
+	return sealer.Open(k.ID, k.Algorithm, k.Sealed)
+}
+
+// resealKey seals k for the current secret, so that it stays readable
+// once the old secret is dropped.
+func resealKey(ctx context.Context, o LoadOptions, k *Key) error {
+	sealer, err := NewSealer(o.Secrets...)
+	if err != nil {
+		return fmt.Errorf("assertion: %w", err)
+	}
+	sealed, err := sealer.Seal(k)
+	if err != nil {
+		return fmt.Errorf("assertion: %w", err)
+	}
+	if err := o.Store.ResealSigningKey(ctx, k.ID, sealed); err != nil {
+		return fmt.Errorf("assertion: re-seal signing key %s: %w", k.ID, err)
+	}
+	return nil
 }
 
 func loadKeyFile(path, alg string) (*Key, error) {
@@ -265,12 +320,8 @@ func fromStore(ctx context.Context, o LoadOptions, stored []StoredKey) (k *Key, 
 		return nil, nil, false, fmt.Errorf("assertion: stored signing key: %w", err)
 	}
 	if !current {
-		sealed, err := sealer.Seal(k)
-		if err != nil {
-			return nil, nil, false, fmt.Errorf("assertion: %w", err)
-		}
-		if err := o.Store.ResealSigningKey(ctx, k.ID, sealed); err != nil {
-			return nil, nil, false, fmt.Errorf("assertion: re-seal signing key %s: %w", k.ID, err)
+		if err := resealKey(ctx, o, k); err != nil {
+			return nil, nil, false, err
 		}
 		resealed = true
 	}

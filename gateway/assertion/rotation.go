@@ -19,23 +19,43 @@ import (
 // Rotation without restarting replicas:
 //
 //  1. `teamgate keys rotate` inserts a new key, inactive, with ActivateAt
-//     far enough ahead (NextActivation) that every replica has re-read the
-//     keys (KeySet.Refresh, every assertion.key_refresh) and every
-//     verifier's cached JWKS has expired by then: the key is published
-//     before anything it signs can reach a verifier.
-//  2. The first replica to refresh after ActivateAt activates it (the old
-//     key becomes inactive, stamped DeactivatedAt); the others follow at
-//     their next refresh, meanwhile still signing with the old key, which
-//     stays published.
+//     far enough ahead (--publish-for, DefaultPublish) that every replica
+//     has re-read the keys (KeySet.Refresh, every assertion.key_refresh)
+//     and every copy of the JWKS a verifier may hold has been fetched
+//     since: the key is published before anything it signs can reach a
+//     verifier.
+//  2. The first replica to refresh after ActivateAt activates it, once it
+//     has checked that it can decrypt it (the old key becomes inactive,
+//     stamped DeactivatedAt); the others follow at their next refresh,
+//     meanwhile still signing with the old key, which stays published.
 //  3. `teamgate keys retire KID` deletes the old key once RetireAfter has
 //     passed: no replica signs with it any more and its last assertion has
 //     expired.
 
-// NextActivation is the earliest safe ActivateAt for a key inserted at
-// now: every replica has published it after refresh, and every JWKS a
-// verifier cached before that has expired after maxAge more.
-func NextActivation(now time.Time, refresh, maxAge time.Duration) time.Time {
-	return now.Add(refresh + maxAge)
+// LiteLLMKeyTTL is how long LiteLLM's JWT auth (README recipe (b)) keeps a
+// JWKS it fetched: litellm_jwtauth.public_key_ttl, 600 s by default. It
+// ignores Cache-Control, and a kid missing from its copy fails the request
+// ("No matching public key found") without a re-fetch, so a key must be
+// in every copy LiteLLM may hold before it signs.
+const LiteLLMKeyTTL = 10 * time.Minute
+
+// PublishMargin is added to the default publication: clock skew, a
+// replica whose refresh failed once or twice, LiteLLM's in-memory copy of
+// a JWKS it read from its Redis cache.
+const PublishMargin = 4 * time.Minute
+
+// MinPublish is the shortest time a key must be published before it signs:
+// every replica publishes it within refresh, and an HTTP cache that kept
+// the JWKS for maxAge (its Cache-Control) has fetched it again since.
+func MinPublish(refresh, maxAge time.Duration) time.Duration {
+	return refresh + maxAge
+}
+
+// DefaultPublish is `teamgate keys rotate`'s default --publish-for:
+// MinPublish, then LiteLLM's default JWKS cache (LiteLLMKeyTTL), plus
+// PublishMargin; 20m with key_refresh 1m and the 5m max-age.
+func DefaultPublish(refresh, maxAge time.Duration) time.Duration {
+	return MinPublish(refresh, maxAge) + LiteLLMKeyTTL + PublishMargin
 }
 
 // RetireAfter is when a key deactivated at deactivated may be unpublished:

@@ -64,9 +64,11 @@ func TestRefreshPublishesARotatedKeyThenSignsWithIt(t *testing.T) {
 	}
 	_, etag0 := b.JWKS()
 
-	activateAt := assertion.NextActivation(t0, time.Minute, 5*time.Minute)
-	if !activateAt.Equal(t0.Add(6 * time.Minute)) {
-		t.Errorf("NextActivation = %s", activateAt)
+	// The default publication covers LiteLLM's default JWKS cache (10m)
+	// after key_refresh and the JWKS max-age, with a margin.
+	activateAt := t0.Add(assertion.DefaultPublish(time.Minute, 5*time.Minute))
+	if !activateAt.Equal(t0.Add(20 * time.Minute)) {
+		t.Errorf("default activation = %s, want t0 + 20m", activateAt)
 	}
 	next := rotate(t, st, t0, activateAt)
 	if slices.Contains(jwksKids(t, b), next) {

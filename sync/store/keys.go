@@ -46,9 +46,22 @@ type KeyStore interface {
 	// idempotent, so replicas racing to promote the same key agree;
 	// ErrNotFound for an unknown kid.
 	ActivateSigningKey(ctx context.Context, kid string, now time.Time) error
-	// DeleteSigningKey removes kid, which is then no longer published;
-	// ErrNotFound for an unknown kid. The caller checks that it is safe.
-	DeleteSigningKey(ctx context.Context, kid string) error
+	// DeleteSigningKey removes kid, which is then no longer published, if
+	// g still allows it when the statement runs (one DELETE … WHERE, so a
+	// replica activating kid meanwhile is not undone); it reports whether
+	// kid was removed, and ErrNotFound for an unknown kid.
+	DeleteSigningKey(ctx context.Context, kid string, g RetireGuard) (bool, error)
+}
+
+// RetireGuard says which keys DeleteSigningKey may remove.
+type RetireGuard struct {
+	// AllowActive lets it remove the active key too (one that does not
+	// sign: assertion.key_file signs, or its algorithm is not
+	// assertion.alg). Otherwise an active key is kept.
+	AllowActive bool
+	// StoppedBy keeps a key that stopped signing (DeactivatedAt) after it:
+	// its assertions may still be in use. Zero: no such limit.
+	StoppedBy time.Time
 }
 
 // One statement each, the same text on both dialects ($n parameters, a
@@ -58,7 +71,10 @@ const (
 	selectSigningKey = "SELECT " + signingKeyCols + " FROM signing_keys ORDER BY created_at DESC, kid"
 	insertSigningKey = "INSERT INTO signing_keys (" + signingKeyCols + ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING"
 	resealSigningKey = "UPDATE signing_keys SET private_key = $2 WHERE kid = $1"
-	deleteSigningKey = "DELETE FROM signing_keys WHERE kid = $1"
+	// $1 kid, $2 allow active, $3 stopped-by cutoff.
+	deleteSigningKey = "DELETE FROM signing_keys WHERE kid = $1 AND (NOT active OR $2)" +
+		" AND (deactivated_at IS NULL OR deactivated_at <= $3)"
+	countSigningKey = "SELECT count(*) FROM signing_keys WHERE kid = $1"
 	// $1 kid, $2 now. The old active key is switched off before kid is
 	// switched on, in one transaction: the unique index on active keys is
 	// checked row by row.
@@ -139,17 +155,35 @@ func (s *sqlStore) ActivateSigningKey(ctx context.Context, kid string, now time.
 	})
 }
 
-func (s *sqlStore) DeleteSigningKey(ctx context.Context, kid string) error {
-	res, err := s.writer().exec(ctx, deleteSigningKey, kid)
+// noCutoff stands for a zero RetireGuard.StoppedBy: later than any
+// DeactivatedAt.
+var noCutoff = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
+
+func (s *sqlStore) DeleteSigningKey(ctx context.Context, kid string, g RetireGuard) (bool, error) {
+	cutoff := g.StoppedBy
+	if cutoff.IsZero() {
+		cutoff = noCutoff
+	}
+	res, err := s.writer().exec(ctx, deleteSigningKey, kid, g.AllowActive, s.d.time(cutoff))
 	if err != nil {
-		return wrapErr("delete signing key", err)
+		return false, wrapErr("delete signing key", err)
 	}
-	if n, err := res.RowsAffected(); err != nil {
-		return wrapErr("delete signing key", err)
-	} else if n == 0 {
-		return fmt.Errorf("store: delete signing key %s: %w", kid, ErrNotFound)
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, wrapErr("delete signing key", err)
 	}
-	return nil
+	if n == 1 {
+		return true, nil
+	}
+	// Kept, or absent: only the error differs.
+	var count int
+	if err := s.writer().get(ctx, &count, countSigningKey, kid); err != nil {
+		return false, wrapErr("delete signing key", err)
+	}
+	if count == 0 {
+		return false, fmt.Errorf("store: delete signing key %s: %w", kid, ErrNotFound)
+	}
+	return false, nil
 }
 
 // timePtr encodes an optional timestamp parameter; nil is NULL.

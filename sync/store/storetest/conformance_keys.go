@@ -20,6 +20,8 @@ var keyTests = []namedTest{
 	{"ConcurrentFirstStartsConverge", testConcurrentSigningKeys},
 	{"ResealReplacesOnlyThePrivateKey", testResealSigningKey},
 	{"RotationActivateAndDelete", testSigningKeyRotation},
+	{"RetireOnlyWhatTheGuardAllows", testRetireGuard},
+	{"RetireRacingActivationKeepsOneActiveKey", testRetireRacesActivation},
 }
 
 func signingKey(kid, alg string, created time.Time, active bool) store.SigningKey {

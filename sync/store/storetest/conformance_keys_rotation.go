@@ -55,10 +55,11 @@ func testSigningKeyRotation(t *testing.T, s store.Store) {
 	}
 
 	wantErrIs(t, "activate an unknown key", s.ActivateSigningKey(t.Context(), "nope", at(0)), store.ErrNotFound)
-	if err := s.DeleteSigningKey(t.Context(), "old"); err != nil {
-		t.Fatalf("DeleteSigningKey: %v", err)
+	if ok, err := s.DeleteSigningKey(t.Context(), "old", store.RetireGuard{}); err != nil || !ok {
+		t.Fatalf("DeleteSigningKey: %v, %v", ok, err)
 	}
-	wantErrIs(t, "delete it again", s.DeleteSigningKey(t.Context(), "old"), store.ErrNotFound)
+	_, err := s.DeleteSigningKey(t.Context(), "old", store.RetireGuard{})
+	wantErrIs(t, "delete it again", err, store.ErrNotFound)
 	if got := kids(readKeys(t, s)); len(got) != 3 {
 		t.Errorf("keys after deleting old = %v", got)
 	}
