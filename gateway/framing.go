@@ -4,27 +4,37 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net"
+	"net/http"
 	"sync/atomic"
 )
 
 // Requests carrying both Content-Length and Transfer-Encoding are refused
 // with a 400, as RFC 9112 §6.3 advises ("ought to be handled as an error"):
 // a proxy in front that framed such a request by its length would read the
-// connection differently from teamgate (request smuggling).
+// connection differently from teamgate (request smuggling). So are HTTP/1.0
+// requests carrying Transfer-Encoding, whose framing RFC 9112 §6.1 calls
+// faulty (net/http ignores the header there and frames by Content-Length; a
+// proxy in front might not).
 //
-// net/http accepts such a request as chunked and deletes Content-Length
-// before any handler runs, so the handler cannot tell. FramingListener
-// therefore watches each connection's bytes below net/http: a small state
-// machine (framingScanner) follows the HTTP/1.1 header blocks, skips the
-// bodies framed by Content-Length, and flags the connection when a block
-// carries both headers. ServeHTTP answers a chunked request on a flagged
-// connection with 400 and closes it. Scanning stops at the first block with
+// net/http accepts such a request (as chunked, or by its length on
+// HTTP/1.0) and deletes the header it ignored before any handler runs, so
+// the handler cannot tell. FramingListener therefore watches each
+// connection's bytes below net/http: a small state machine (framingScanner)
+// follows the HTTP/1.x header blocks as net/http's connection loop reads
+// them (including the up to 4 CR/LF bytes it drops after a POST), skips the
+// bodies framed by Content-Length, and records the first faulty block's
+// position on the connection. ServeHTTP counts the requests of the
+// connection (framingFault), answers the faulty one with 400 and closes the
+// connection. Scanning stops at that block, and at the first block with
 // Transfer-Encoding, which is the last request net/http serves on that
 // connection (chunked requests close it, see ServeHTTP; other codings are
-// refused with 501), so the flag always belongs to that request. It also
-// stops for good at anything net/http itself refuses (which closes the
-// connection) and at an HTTP/2 preface.
+// refused with 501). It also stops for good at anything net/http itself
+// refuses (which closes the connection) and at an HTTP/2 preface. The
+// http.Server must set DisableGeneralOptionsHandler, so that every request
+// reaches ServeHTTP (net/http answers "OPTIONS *" itself otherwise, without
+// closing the connection after a chunked one).
 //
 // The cost is a pass over the header bytes as they are read, with no
 // allocation per request: one small object per connection.
@@ -32,11 +42,12 @@ import (
 // It needs the plaintext bytes: with server.tls_cert_file set, net/http
 // terminates TLS itself (and negotiates HTTP/2), so the listener is not
 // installed there, and such requests keep the older protection only (the
-// chunked body wins and the connection is closed after the request).
+// chunked body wins and the connection is closed after the request; an
+// HTTP/1.0 request is framed by its Content-Length).
 
 // FramingListener wraps a plaintext listener so that ServeHTTP can refuse
 // requests with conflicting framing; the http.Server must also set
-// ConnContext to FramingConnContext.
+// ConnContext to FramingConnContext and DisableGeneralOptionsHandler.
 func FramingListener(ln net.Listener) net.Listener { return framingListener{ln} }
 
 type framingListener struct{ net.Listener }
@@ -59,14 +70,21 @@ func FramingConnContext(ctx context.Context, c net.Conn) context.Context {
 
 type framingKey struct{}
 
-var errConflictingFraming = errors.New("request with both Content-Length and Transfer-Encoding")
+var (
+	errConflictingFraming = errors.New("request with both Content-Length and Transfer-Encoding")
+	errTransferEncoding10 = errors.New("HTTP/1.0 request with Transfer-Encoding")
+)
 
 // framingConn scans what net/http reads. net/http never reads a connection
 // from two goroutines at once, so the scanner needs no lock; the handler
-// only reads conflict.
+// only reads fault.
 type framingConn struct {
 	net.Conn
-	conflict atomic.Bool
+	// fault is the faulty block's number on the connection (from 1)
+	// shifted left by 8, ORed with its kind (fsFault*); 0 if none.
+	fault atomic.Uint64
+	// requests counts the requests ServeHTTP saw on the connection.
+	requests atomic.Uint64
 	s        framingScanner
 }
 
@@ -74,30 +92,77 @@ func (c *framingConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	if n > 0 && !c.s.done {
 		if c.s.scan(p[:n]) {
-			c.conflict.Store(true)
+			c.fault.Store(uint64(c.s.blocks)<<8 | uint64(c.s.fault))
 		}
 	}
 	return n, err
 }
 
-// conflictingFraming reports whether the request's connection carried a
-// header block with both Content-Length and Transfer-Encoding.
-func conflictingFraming(ctx context.Context) bool {
-	fc, ok := ctx.Value(framingKey{}).(*framingConn)
-	return ok && fc.conflict.Load()
+// net/http looks for these on the connection (server.go: closeWriter, so
+// that a connection closed with request bytes unread half-closes first;
+// io.ReaderFrom, for sendfile/splice); the wrapper must not hide them.
+
+// CloseWrite half-closes the connection if the wrapped one can.
+func (c *framingConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return errors.ErrUnsupported
+}
+
+// ReadFrom lets the wrapped connection copy from r (sendfile, splice).
+func (c *framingConn) ReadFrom(r io.Reader) (int64, error) {
+	if rf, ok := c.Conn.(io.ReaderFrom); ok {
+		return rf.ReadFrom(r)
+	}
+	return io.Copy(struct{ io.Writer }{c.Conn}, r)
+}
+
+// framingFault reports why the request's header block had faulty framing
+// (errConflictingFraming, errTransferEncoding10), or nil. It must be called
+// once for every request, in order: it numbers them to tell which request
+// the flagged block was (net/http may have read a later request's header
+// while an earlier one is served).
+func framingFault(r *http.Request) error {
+	fc, ok := r.Context().Value(framingKey{}).(*framingConn)
+	if !ok {
+		return nil
+	}
+	n := fc.requests.Add(1)
+	f := fc.fault.Load()
+	if f == 0 || f>>8 > n && len(r.TransferEncoding) == 0 {
+		// None, or a later request's. (A chunked request is the last
+		// one scanned: a flag is its own, or an earlier request's that
+		// was miscounted; either way the connection ends here.)
+		return nil
+	}
+	if f&0xff == fsFaultTE10 {
+		return errTransferEncoding10
+	}
+	return errConflictingFraming
 }
 
 // framingScanner follows a stream of HTTP/1.x requests as net/http's
-// parser (net/textproto and net/http/transfer.go) reads them. Where net/http
-// refuses the input it closes the connection, so the scanner may then stop
-// (done) without agreeing on anything further; where net/http accepts a
-// request, the scanner must find the same end of its header block, the same
-// body length and the same two headers (FuzzFramingScanner checks this).
+// connection loop (conn.readRequest, net/textproto and net/http/transfer.go)
+// reads them. Where net/http refuses the input it closes the connection, so
+// the scanner may then stop (done) without agreeing on anything further;
+// where net/http accepts a request, the scanner must find the same end of
+// its header block, the same body length and the same two headers
+// (FuzzFramingScanner checks this, through a real http.Server).
 type framingScanner struct {
 	state uint8
 	done  bool
-	// blocks counts the header blocks that ended (tests).
+	fault uint8 // why scan returned true: fsFaultCLTE, fsFaultTE10
+	// blocks counts the header blocks that ended: the requests net/http
+	// read.
 	blocks int
+
+	// After a request whose method is exactly POST, net/http drops up to
+	// 4 CR or LF bytes before the next request line (conn.readRequest,
+	// "tolerance for old buggy clients").
+	afterPOST bool
+	lead      uint8 // CR/LF bytes that may still be dropped
+	meth      uint8 // bytes of the method matching "POST" so far; methNotPOST once not
 
 	body int64 // body bytes still to skip
 
@@ -134,6 +199,13 @@ const (
 	fsBody             // skipping a Content-Length body
 )
 
+const methNotPOST = 0xff
+
+const (
+	fsFaultCLTE = 1 + iota // Content-Length with Transfer-Encoding (chunked)
+	fsFaultTE10            // Transfer-Encoding on HTTP/1.0
+)
+
 const (
 	hdrOther = iota
 	hdrCL
@@ -161,6 +233,13 @@ func (s *framingScanner) scan(p []byte) bool {
 				s.startRequest()
 			}
 		case fsReqLine:
+			if s.lead > 0 {
+				if c == '\r' || c == '\n' {
+					s.lead--
+					continue
+				}
+				s.lead = 0
+			}
 			switch c {
 			case '\n':
 				s.endRequestLine()
@@ -173,7 +252,14 @@ func (s *framingScanner) scan(p []byte) bool {
 				}
 				s.verByte(c)
 			default:
-				if s.spaces == 2 {
+				switch s.spaces {
+				case 0:
+					if s.meth < 4 && c == "POST"[s.meth] {
+						s.meth++
+					} else {
+						s.meth = methNotPOST
+					}
+				case 2:
 					s.verByte(c)
 				}
 			}
@@ -261,7 +347,10 @@ func (s *framingScanner) scan(p []byte) bool {
 }
 
 func (s *framingScanner) startRequest() {
-	s.state, s.spaces, s.verN = fsReqLine, 0, 0
+	s.state, s.spaces, s.verN, s.meth, s.lead = fsReqLine, 0, 0, 0, 0
+	if s.afterPOST {
+		s.lead = 4
+	}
 }
 
 func (s *framingScanner) verByte(c byte) {
@@ -353,17 +442,28 @@ func (s *framingScanner) endHeader() bool {
 	return true
 }
 
-// endBlock ends a header block; it reports a conflict.
+// endBlock ends a header block; it reports faulty framing (s.fault).
 func (s *framingScanner) endBlock() bool {
 	if !s.endHeader() {
 		return false
 	}
 	s.blocks++
-	if s.sawTE && !s.http10 {
-		// Chunked (the last request of the connection) or refused.
+	if s.sawTE {
 		s.done = true
-		return s.sawCL
+		switch {
+		case s.http10:
+			// net/http ignores the header and frames by
+			// Content-Length; the request is refused (the last one).
+			s.fault = fsFaultTE10
+		case s.sawCL:
+			s.fault = fsFaultCLTE
+		default:
+			// Chunked (the last request of the connection) or refused.
+			return false
+		}
+		return true
 	}
+	s.afterPOST = s.meth == 4
 	s.body = 0
 	if s.firstCLSeen {
 		s.body = s.firstCLVal

@@ -162,7 +162,6 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	info := &requestInfo{id: requestID(r, g.trusted)}
 	setOne(w.Header(), requestIDHeader, &info.values.responseID, info.id)
-	conflict := false
 	if len(r.TransferEncoding) > 0 {
 		// net/http accepts Content-Length together with Transfer-Encoding:
 		// chunked (it drops the length) and keeps the connection open. A
@@ -170,12 +169,13 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// would then read our next request differently from us: request
 		// smuggling. RFC 9112 §6.1 requires closing the connection after
 		// such a request; net/http hides whether a length came with it, so
-		// every chunked request is the last of its connection. Where
-		// FramingListener watched the connection, such a request is also
-		// refused (framing.go).
+		// every chunked request is the last of its connection.
 		w.Header().Set("Connection", "close")
-		conflict = conflictingFraming(r.Context())
 	}
+	// Where FramingListener watches the connection, such a request is
+	// also refused, and so is an HTTP/1.0 one with Transfer-Encoding
+	// (framing.go). Called for every request: it numbers them.
+	fault := framingFault(r)
 	rec := &info.rec
 	rec.ResponseWriter = w
 	r = r.WithContext(withRequestInfo(r.Context(), info))
@@ -198,11 +198,22 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.logAccess(r, rec, info, start)
 	}()
 
-	if conflict {
+	if fault != nil {
+		msg := "The request had both a Content-Length and a Transfer-Encoding header."
+		if fault == errTransferEncoding10 {
+			msg = "The HTTP/1.0 request had a Transfer-Encoding header."
+		}
+		rec.Header().Set("Connection", "close")
 		g.writeError(rec, r, &statusError{Status: http.StatusBadRequest,
-			Title:   "Bad request",
-			Message: "The request had both a Content-Length and a Transfer-Encoding header.",
-			Cause:   errConflictingFraming})
+			Title: "Bad request", Message: msg, Cause: fault})
+		return
+	}
+	if r.Method == http.MethodOptions && r.RequestURI == "*" {
+		// What net/http answers itself unless the server sets
+		// DisableGeneralOptionsHandler (which serve.go does, so that
+		// such a request gets the framing checks above).
+		rec.Header().Set("Content-Length", "0")
+		rec.WriteHeader(http.StatusOK)
 		return
 	}
 	if clean, reserved := classifyPath(r.URL.Path); reserved {

@@ -239,6 +239,9 @@ func (a *app) serve(ctx context.Context, addr string, ln net.Listener) error {
 		ReadHeaderTimeout: 15 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
+		// "OPTIONS *" too goes to the gateway, which answers it as
+		// net/http would but after its framing checks (gateway/framing.go).
+		DisableGeneralOptionsHandler: true,
 		// No WriteTimeout: streamed completions may run for minutes.
 		ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 	}
