@@ -17,8 +17,9 @@ type OutboxAdmin interface {
 	ListOutbox(ctx context.Context, status string, limit int) ([]AdminOutboxOp, error)
 	// RetryOutbox puts a parked operation back in line: ErrNotFound for an
 	// unknown id, ErrNotParked when it is not parked, and a
-	// *SupersededError when a later operation on the same team, user, or
-	// team and user is queued or delivered (retrying would undo it).
+	// *SupersededError when a later operation that sets the same thing (a
+	// membership, a team's alias, its block state, a user) is queued or
+	// delivered (retrying would undo it).
 	RetryOutbox(ctx context.Context, id int64) error
 }
 

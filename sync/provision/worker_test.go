@@ -100,7 +100,7 @@ func TestWorkerParksPermanentErrors(t *testing.T) {
 			return nil
 		})
 		// The later op is on another subject (a membership of the team): a
-		// later team-level op, once delivered, would supersede the parked
+		// later team_update, once delivered, would supersede the parked
 		// team_new and refuse its retry (store.RequeueOutbox).
 		ids := e.enqueue(t, litellm.TeamNew("t1", strings.Repeat("x", 300), litellm.TeamParams{}), litellm.MemberAdd("t1", "u1"))
 		w := e.worker("w1")

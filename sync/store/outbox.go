@@ -33,11 +33,26 @@ import (
 // park on their own, each with its own cause (a blocked queue behind one bad
 // operation would hide every later change). RequeueOutbox puts a parked
 // operation back, ahead of the later operations of its team and user, but
-// only while no later operation on its subject is queued or delivered:
+// only while no later operation that supersedes it is queued or delivered:
 // such an operation carries a newer state of the same thing (a
 // member_delete after a parked member_add of the same team and user, a
 // rename after a parked team_update), and delivering the parked one now
 // would resurrect the stale change, which no later reconcile repairs.
+//
+// A later operation supersedes an earlier one when both are on the same
+// subject (team id and user id) and set the same aspect of it: a membership
+// (member_add, member_delete), a team's alias and parameters (team_new,
+// team_update), a team's block state (team_block, team_unblock), or a user
+// (user_new). A team_block says nothing about the alias, so it does not
+// supersede a parked team_update or team_new.
+//
+// A delivered operation that supersedes a parked one is not pruned while
+// that operation stays parked, so the refusal does not lapse with age. The
+// set of parked operations a done one supersedes can only shrink: it was
+// claimed only once no earlier operation of its subject was pending, and
+// none of those parked is requeued while it exists. So PruneOutbox's check
+// and delete, one statement, stay right under concurrent replicas on either
+// database.
 //
 // Delivery is at least once: a worker that outlives its lease may deliver an
 // operation another worker delivers again; LiteLLM operations are idempotent
@@ -49,7 +64,7 @@ const (
 	OutboxParked  = "parked"
 	OutboxDone    = "done"
 	// OutboxSuperseded: a parked operation an operator tried to retry after
-	// a later operation on its subject was delivered (see RequeueOutbox).
+	// a later operation that supersedes it was delivered (see RequeueOutbox).
 	// It is settled like a done one and never delivered.
 	OutboxSuperseded = "superseded"
 )
@@ -58,7 +73,7 @@ const (
 // later operation on the same subject supersedes. It wraps ErrConflict.
 type SupersededError struct {
 	ID int64 // the parked operation
-	By int64 // the latest later operation on its subject
+	By int64 // the latest later operation that supersedes it
 	// Delivered: By is done, and the operation was marked superseded for
 	// good. Otherwise By is still queued; the operation stays parked, and
 	// may be retried should By park in turn.
@@ -123,17 +138,18 @@ type OutboxStore interface {
 	// RequeueOutbox makes a parked operation pending and due at now, with
 	// its attempts reset: ErrNotFound for an unknown id, ErrConflict when
 	// the operation is not parked, and a *SupersededError (wrapping
-	// ErrConflict) when a later operation on the same subject is pending or
-	// done. The subject is the pair (team id, user id): the team and user
-	// of a membership operation, the team of a team-level one, the user of
-	// a user-level one. When that later operation is done, the parked one
-	// becomes superseded (status OutboxSuperseded, SupersededBy set).
+	// ErrConflict) when a later operation that supersedes it (same team id
+	// and user id, same aspect; see above) is pending or done. When that
+	// later operation is done, the parked one becomes superseded (status
+	// OutboxSuperseded, SupersededBy set).
 	RequeueOutbox(ctx context.Context, id int64, now time.Time) error
 	ListOutbox(ctx context.Context, f OutboxFilter) ([]OutboxOp, error)
 	// OutboxOps returns the operations among ids that exist, in id order.
 	OutboxOps(ctx context.Context, ids []int64) ([]OutboxOp, error)
 	OutboxStats(ctx context.Context) (pending, parked int, err error)
-	// PruneOutbox deletes done operations settled before before (superseded
-	// ones are kept: they are few, and record an operator's refused retry).
+	// PruneOutbox deletes done operations settled before before, except
+	// those on the subject and aspect of a parked operation (they may be
+	// what refuses its retry; see above). Superseded ones are kept: they
+	// are few, and record an operator's refused retry.
 	PruneOutbox(ctx context.Context, before time.Time) (int64, error)
 }

@@ -72,15 +72,15 @@ func newOutboxQueries(dialect string) *outboxQueries {
 		retryLater: "UPDATE litellm_outbox SET lease_until = NULL, next_attempt_at = $4, last_error = $5, updated_at = $3" + held,
 		// $1 id, $2 owner, $3 now, $4 cause.
 		park: "UPDATE litellm_outbox SET status = 'parked', lease_until = NULL, last_error = $4, updated_at = $3" + held,
-		// $1 id, $2 now. Nothing later on the same subject may be pending
-		// or done (RequeueOutbox); that check and the update are one
+		// $1 id, $2 now. Nothing later that supersedes it may be pending or
+		// done (RequeueOutbox); that check and the update are one
 		// statement. The probe has no index over done operations; it is an
 		// operator's action, and done operations are pruned.
 		requeue: "UPDATE litellm_outbox SET status = 'pending', attempts = 0, next_attempt_at = $2, lease_owner = '', lease_until = NULL, updated_at = $2" +
-			" WHERE id = $1 AND status = 'parked' AND NOT EXISTS (SELECT 1 FROM litellm_outbox l WHERE l.team_id = litellm_outbox.team_id" +
-			" AND l.user_id = litellm_outbox.user_id AND l.id > litellm_outbox.id AND l.status IN ('pending', 'done')) RETURNING id",
-		// $1 id: the latest later pending or done operation on its subject.
-		supersededBy: "SELECT l.id, l.status FROM litellm_outbox o JOIN litellm_outbox l ON l.team_id = o.team_id AND l.user_id = o.user_id AND l.id > o.id" +
+			" WHERE id = $1 AND status = 'parked' AND NOT EXISTS (SELECT 1 FROM litellm_outbox l WHERE " + supersedes("l", "litellm_outbox") +
+			" AND l.status IN ('pending', 'done')) RETURNING id",
+		// $1 id: the latest later pending or done operation that supersedes it.
+		supersededBy: "SELECT l.id, l.status FROM litellm_outbox o JOIN litellm_outbox l ON " + supersedes("l", "o") +
 			" WHERE o.id = $1 AND l.status IN ('pending', 'done') ORDER BY l.id DESC LIMIT 1",
 		// $1 id, $2 superseding id, $3 now.
 		supersede: "UPDATE litellm_outbox SET status = 'superseded', superseded_by = $2, updated_at = $3 WHERE id = $1 AND status = 'parked'",
@@ -89,11 +89,28 @@ func newOutboxQueries(dialect string) *outboxQueries {
 		list: "SELECT " + outboxCols + " FROM litellm_outbox WHERE ($1 = '' OR status = $1) ORDER BY id DESC LIMIT $2",
 		stats: "SELECT coalesce(sum(CASE WHEN status = 'pending' THEN 1 ELSE 0 END), 0) AS pending," +
 			" coalesce(sum(CASE WHEN status = 'parked' THEN 1 ELSE 0 END), 0) AS parked FROM litellm_outbox WHERE status <> 'done'",
-		// $1 before.
-		prune: "DELETE FROM litellm_outbox WHERE status = 'done' AND updated_at < $1",
+	}
+	// $1 before. A done operation on the subject and aspect of a parked
+	// one is kept: it may be what refuses that operation's retry
+	// (RequeueOutbox). Keeping the earlier ones too (the exact rule would
+	// compare ids) lets the check be a hash anti-join on PostgreSQL and one
+	// look-up in a set of keys built once on SQLite, whose planner would
+	// otherwise scan the parked operations for each done one (pruning
+	// 190,000 done operations with 10,000 parked: 0.4 s, against more than
+	// 200 s for the exact rule).
+	// The check and the delete are one statement, and no parked operation
+	// can appear that a done one supersedes (see outbox.go).
+	const prune = "DELETE FROM litellm_outbox WHERE status = 'done' AND updated_at < $1 AND "
+	sameAspect := "p.team_id = litellm_outbox.team_id AND p.user_id = litellm_outbox.user_id AND " + aspectOf("p") + " = " + aspectOf("litellm_outbox")
+	// key is one text for subject and aspect (SQLite looks a row value up
+	// in a list by scanning it). Unit separators keep the parts apart; a
+	// clash between ids that contain them would only keep a row.
+	key := func(a string) string {
+		return a + ".team_id || char(31) || " + a + ".user_id || char(31) || " + aspectOf(a)
 	}
 	const insert = "INSERT INTO litellm_outbox (kind, team_id, user_id, body, next_attempt_at, created_at, updated_at)"
 	if dialect == DialectPostgres {
+		q.prune = prune + "NOT EXISTS (SELECT 1 FROM litellm_outbox p WHERE p.status = 'parked' AND " + sameAspect + ")"
 		// $1 JSON array of operations, $2 now. Identity values are drawn as
 		// the sorted rows are inserted, so ids follow the array's order.
 		q.enqueue = insert + " SELECT e.v->>'kind', coalesce(e.v->>'team_id', ''), coalesce(e.v->>'user_id', ''), e.v->>'body', $2, $2, $2" +
@@ -110,6 +127,7 @@ func newOutboxQueries(dialect string) *outboxQueries {
 			" WHERE id = ANY(CAST($1 AS bigint[])) AND lease_owner = $2 AND status = 'pending' AND lease_until IS NOT NULL"
 	} else {
 		// SQLite has one writer: the statement is atomic on its own.
+		q.prune = prune + key("litellm_outbox") + " NOT IN (SELECT " + key("p") + " FROM litellm_outbox p WHERE p.status = 'parked')"
 		q.enqueue = insert + " SELECT value->>'kind', coalesce(value->>'team_id', ''), coalesce(value->>'user_id', ''), value->>'body', $2, $2, $2" +
 			" FROM json_each($1) WHERE true ORDER BY key RETURNING id"
 		q.claim = lease + " WHERE id IN (" + claimable + ") RETURNING " + outboxCols
@@ -118,6 +136,33 @@ func newOutboxQueries(dialect string) *outboxQueries {
 			" WHERE id IN (SELECT value FROM json_each($1)) AND lease_owner = $2 AND status = 'pending' AND lease_until IS NOT NULL"
 	}
 	return q
+}
+
+// outboxAspect maps a kind to the aspect of its subject it sets, named by
+// one kind of the aspect (see "supersedes" in outbox.go): a membership, a
+// team's alias and parameters, a team's block state. Any other kind
+// (user_new) is an aspect of its own.
+var outboxAspect = []struct{ kind, aspect string }{
+	{"member_delete", "member_add"},
+	{"team_update", "team_new"},
+	{"team_unblock", "team_block"},
+}
+
+// aspectOf is the SQL expression of the aspect of the operation aliased a.
+func aspectOf(a string) string {
+	e := "CASE " + a + ".kind"
+	for _, m := range outboxAspect {
+		e += " WHEN '" + m.kind + "' THEN '" + m.aspect + "'"
+	}
+	return e + " ELSE " + a + ".kind END"
+}
+
+// supersedes is the SQL condition "the operation aliased later supersedes
+// the one aliased earlier": a later operation on the same subject (team and
+// user ids) that sets the same aspect of it.
+func supersedes(later, earlier string) string {
+	return later + ".team_id = " + earlier + ".team_id AND " + later + ".user_id = " + earlier + ".user_id AND " +
+		later + ".id > " + earlier + ".id AND " + aspectOf(later) + " = " + aspectOf(earlier)
 }
 
 func (d *dialect) outbox() *outboxQueries { return outboxQ[d.name] }

@@ -23,6 +23,8 @@ var outboxTests = []namedTest{
 	{"RetryLaterKeepsBlockingItsKeys", testOutboxRetryLater},
 	{"ParkedDoesNotBlockAndCanBeRequeued", testOutboxParkRequeue},
 	{"RequeueRefusesASupersededOp", testOutboxRequeueSuperseded},
+	{"SupersedeOnlyWithinAnAspect", testOutboxSupersedeSameAspectOnly},
+	{"PruneKeepsWhatRefusesARetry", testOutboxPruneKeepsWhatRefusesARetry},
 	{"StatsAndPrune", testOutboxStatsPrune},
 	{"OutboxOpsByID", testOutboxOpsByID},
 }

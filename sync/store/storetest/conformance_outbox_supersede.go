@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -118,5 +119,111 @@ func testOutboxRequeueSuperseded(t *testing.T, s store.Store) {
 	}
 	if got := outboxStatus(t, s, ids[1]); got.Status != store.OutboxPending {
 		t.Errorf("status = %s, want pending", got.Status)
+	}
+}
+
+// parkAll claims the due operations and parks ids (completing none).
+func parkAll(t *testing.T, s store.Store, now time.Time, ids ...int64) {
+	t.Helper()
+	claim(t, s, "w1", 100, now)
+	for _, id := range ids {
+		if err := s.ParkOutbox(t.Context(), id, "w1", now, "litellm: 400"); err != nil {
+			t.Fatalf("ParkOutbox(%d): %v", id, err)
+		}
+	}
+}
+
+// testOutboxSupersedeSameAspectOnly: only a later operation that sets the
+// same thing supersedes a parked one. A block says nothing about a team's
+// alias, so a parked rename or creation must stay retryable after it.
+func testOutboxSupersedeSameAspectOnly(t *testing.T, s store.Store) {
+	// Delivered block and unblock: the parked team_update and team_new
+	// are requeued, not superseded.
+	ids := enqueue(t, s, at(0), op("team_update", "t1", ""), op("team_new", "t2", ""))
+	parkAll(t, s, at(0), ids...)
+	later := enqueue(t, s, at(time.Second), op("team_block", "t1", ""), op("team_unblock", "t2", ""))
+	deliver(t, s, at(time.Second), later...)
+	for i, id := range ids {
+		if err := s.RequeueOutbox(t.Context(), id, at(2*time.Second)); err != nil {
+			t.Errorf("RequeueOutbox(%d) after a delivered %s: %v", id, []string{"team_block", "team_unblock"}[i], err)
+		}
+		if got := outboxStatus(t, s, id); got.Status != store.OutboxPending || got.SupersededBy != 0 {
+			t.Errorf("op %d: status %s, superseded by %d; want pending", id, got.Status, got.SupersededBy)
+		}
+	}
+	got := claim(t, s, "w1", 10, at(2*time.Second))
+	wantClaimed(t, "requeued", got, ids)
+	complete(t, s, "w1", at(2*time.Second), opIDs(got)...)
+
+	// Queued later operations: one of another aspect does not refuse the
+	// retry (block after a rename, rename after a block), one of the same
+	// aspect does (member_add after a parked member_delete).
+	ids = enqueue(t, s, at(10*time.Second), op("team_update", "t3", ""), op("team_block", "t4", ""), op("member_delete", "t5", "u5"))
+	parkAll(t, s, at(10*time.Second), ids...)
+	later = enqueue(t, s, at(11*time.Second), op("team_block", "t3", ""), op("team_update", "t4", ""), op("member_add", "t5", "u5"))
+	for _, id := range ids[:2] {
+		if err := s.RequeueOutbox(t.Context(), id, at(11*time.Second)); err != nil {
+			t.Errorf("RequeueOutbox(%d) behind a queued op of another aspect: %v", id, err)
+		}
+	}
+	wantSuperseded(t, "member_delete behind a queued member_add", s.RequeueOutbox(t.Context(), ids[2], at(11*time.Second)), ids[2], later[2], false)
+	if got := outboxStatus(t, s, ids[2]); got.Status != store.OutboxParked {
+		t.Errorf("behind a queued member_add: status %s, want parked", got.Status)
+	}
+	// The requeued ones go ahead of the later operations of their teams.
+	got = claim(t, s, "w1", 10, at(11*time.Second))
+	wantClaimed(t, "requeued ahead", got, []int64{ids[0], ids[1], later[2]})
+	complete(t, s, "w1", at(11*time.Second), opIDs(got)...)
+	got = claim(t, s, "w1", 10, at(12*time.Second))
+	wantClaimed(t, "then the later ones", got, later[:2])
+	complete(t, s, "w1", at(12*time.Second), opIDs(got)...)
+	wantSuperseded(t, "member_delete after a delivered member_add", s.RequeueOutbox(t.Context(), ids[2], at(13*time.Second)), ids[2], later[2], true)
+
+	// Within an aspect the kinds mix: a delivered team_update supersedes a
+	// parked team_new, and names it even when a block was delivered after.
+	ids = enqueue(t, s, at(20*time.Second), op("team_new", "t6", ""))
+	parkOp(t, s, at(20*time.Second), ids[0])
+	later = enqueue(t, s, at(21*time.Second), op("team_update", "t6", ""), op("team_block", "t6", ""))
+	deliver(t, s, at(21*time.Second), later[0])
+	deliver(t, s, at(22*time.Second), later[1])
+	wantSuperseded(t, "team_new after team_update and team_block", s.RequeueOutbox(t.Context(), ids[0], at(23*time.Second)), ids[0], later[0], true)
+}
+
+// testOutboxPruneKeepsWhatRefusesARetry: pruning delivered operations must
+// not lift the refusal to retry a parked one they supersede, however long
+// the operation waits for an operator.
+func testOutboxPruneKeepsWhatRefusesARetry(t *testing.T, s store.Store) {
+	ids := enqueue(t, s, at(time.Second), op("member_add", "t1", "u1"), op("team_update", "t2", ""), op("user_new", "", "u3"))
+	parkAll(t, s, at(time.Second), ids...)
+	later := enqueue(t, s, at(2*time.Second),
+		op("member_delete", "t1", "u1"), // supersedes ids[0]
+		op("team_block", "t2", ""),      // another aspect than ids[1]
+		op("user_new", "", "u3"),        // supersedes ids[2]
+		op("team_new", "t9", ""))        // another subject
+	deliver(t, s, at(2*time.Second), later...)
+
+	n, err := s.PruneOutbox(t.Context(), at(time.Hour))
+	if err != nil || n != 2 {
+		t.Errorf("PruneOutbox = %d, %v; want 2 (all done but the two that supersede a parked op)", n, err)
+	}
+	if done := opIDs(listOutbox(t, s, store.OutboxDone)); !slices.Equal(done, []int64{later[2], later[0]}) {
+		t.Errorf("done after pruning = %v, want %v", done, []int64{later[2], later[0]})
+	}
+	if p, k, err := s.OutboxStats(t.Context()); err != nil || p != 0 || k != 3 {
+		t.Errorf("OutboxStats = %d pending, %d parked, %v; want 0, 3", p, k, err)
+	}
+
+	// Days later the retries are still refused.
+	wantSuperseded(t, "member_add after a pruning", s.RequeueOutbox(t.Context(), ids[0], at(8*24*time.Hour)), ids[0], later[0], true)
+	wantSuperseded(t, "user_new after a pruning", s.RequeueOutbox(t.Context(), ids[2], at(8*24*time.Hour)), ids[2], later[2], true)
+	if err := s.RequeueOutbox(t.Context(), ids[1], at(8*24*time.Hour)); err != nil {
+		t.Errorf("RequeueOutbox(team_update) after the team_block was pruned: %v", err)
+	}
+	// Once nothing is parked behind them, they go too.
+	if n, err := s.PruneOutbox(t.Context(), at(time.Hour)); err != nil || n != 2 {
+		t.Errorf("PruneOutbox once the parked ops are superseded = %d, %v; want 2", n, err)
+	}
+	if sup := opIDs(listOutbox(t, s, store.OutboxSuperseded)); !slices.Equal(sup, []int64{ids[2], ids[0]}) {
+		t.Errorf("superseded = %v, want %v", sup, []int64{ids[2], ids[0]})
 	}
 }

@@ -54,6 +54,7 @@ func RunReplicaConformance(t *testing.T, newReplicas func(t *testing.T, n int) [
 		run  func(t *testing.T, newReplicas func(t *testing.T, n int) []store.Store)
 	}{
 		{"TryLeaderAcrossReplicas", testTryLeaderAcrossReplicas},
+		{"OutboxPruneAndRetryAcrossReplicas", testOutboxPruneAndRetryAcrossReplicas},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, newReplicas) })
 	}
