@@ -1,10 +1,8 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -150,27 +148,15 @@ func TestMetricsListenerIsSeparate(t *testing.T) {
 
 func testMetricsListenerIsSeparate(t *testing.T, st store.Store) {
 	e := startE2E(t, st, e2eOptions{tweak: func(c *Config) { c.Server.MetricsListen = "127.0.0.1:0" }})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- e.app.serve(ctx, "", ln) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	}()
+	addr := serveRaw(t, e)
 	maddr := waitLogAddr(t, e.logs, "metrics listening")
-	if maddr == ln.Addr().String() {
+	if maddr == addr {
 		t.Fatalf("metrics on the main listener %s", maddr)
 	}
 
 	// Signed out, on the main listener: /metrics is a proxied path, so
 	// teamgate refuses it (401) and never forwards it.
-	req, _ := http.NewRequest(http.MethodGet, "http://"+ln.Addr().String()+"/metrics", nil)
+	req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/metrics", nil)
 	req.Header.Set("Accept", "application/json")
 	res, body := do(t, http.DefaultClient, req)
 	if res.StatusCode != http.StatusUnauthorized || strings.Contains(body, "teamgate_") {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"net"
@@ -57,16 +56,8 @@ func TestRawConflictingFramingAfterKeptAliveRequests(t *testing.T) {
 // until the server closes it (closed) or stays idle for 500 ms.
 func sendRawAll(t *testing.T, addr, raw string) (answers []string, closed bool) {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, br := dialRaw(t, addr, raw)
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := io.WriteString(c, raw); err != nil {
-		t.Fatal(err)
-	}
-	br := bufio.NewReader(c)
 	for {
 		if len(answers) > 0 {
 			// The only wait on time: an idle kept-alive connection.

@@ -51,20 +51,27 @@ type rawAnswer struct {
 	closed bool
 }
 
-// sendRaw writes raw bytes on a new connection, reads one response, then
-// checks whether the server sends anything else or closes the connection.
-func sendRaw(t *testing.T, addr, raw string) rawAnswer {
+// dialRaw opens a connection to addr with a 10 s deadline and writes raw.
+func dialRaw(t *testing.T, addr, raw string) (net.Conn, *bufio.Reader) {
 	t.Helper()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
 	c.SetDeadline(time.Now().Add(10 * time.Second))
 	if _, err := io.WriteString(c, raw); err != nil {
+		c.Close()
 		t.Fatal(err)
 	}
-	br := bufio.NewReader(c)
+	return c, bufio.NewReader(c)
+}
+
+// sendRaw writes raw bytes on a new connection, reads one response, then
+// checks whether the server sends anything else or closes the connection.
+func sendRaw(t *testing.T, addr, raw string) rawAnswer {
+	t.Helper()
+	c, br := dialRaw(t, addr, raw)
+	defer c.Close()
 	res, err := http.ReadResponse(br, nil)
 	if err != nil {
 		t.Fatalf("no HTTP answer to %.80q: %v", raw, err)

@@ -72,20 +72,7 @@ func TestServeTLSAndHealthcheck(t *testing.T) {
 	e := startE2E(t, st, e2eOptions{tweak: func(c *Config) {
 		c.Server.TLSCertFile, c.Server.TLSKeyFile = certFile, keyFile
 	}})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- e.app.serve(ctx, "", ln) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	}()
-	addr := ln.Addr().String()
+	addr := serveRaw(t, e)
 	health := "https://" + addr + "/teamgate/healthz"
 
 	pemBytes, err := os.ReadFile(certFile)
