@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"net/http"
 	"path/filepath"
 	"regexp"
@@ -18,22 +17,8 @@ var pageRequestID = regexp.MustCompile(`Request ID <code>([^<]+)</code>`)
 // Each page quotes the request id of its X-Request-Id header and of its
 // access-log line.
 func TestDevPagesForDemoAdmin(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
 	logs := &syncBuffer{}
-	d, err := startDev(ctx, devOptions{listen: "127.0.0.1:0", dbURL: "sqlite:" + filepath.Join(t.TempDir(), "dev.db"),
-		directory: fakeentra.DemoDirectory()}, logs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- d.wait(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("dev stopped with %v", err)
-		}
-		d.close()
-	}()
+	d := startDevT(t, devOptions{listen: "127.0.0.1:0", dbURL: "sqlite:" + filepath.Join(t.TempDir(), "dev.db"), directory: fakeentra.DemoDirectory()}, logs)
 
 	e := &e2e{t: t}
 	alice, bob := e.browser(), e.browser()

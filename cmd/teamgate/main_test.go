@@ -132,23 +132,30 @@ func TestCheckAndMigrate(t *testing.T) {
 	}
 }
 
-// `teamgate dev` end to end: the demo upstream shows the signed-in user's identity.
-func TestDevSignInShowsIdentity(t *testing.T) {
+// startDevT runs `teamgate dev` for a test until it ends.
+func startDevT(t *testing.T, o devOptions, logw io.Writer) *devEnv {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	d, err := startDev(ctx, devOptions{listen: "127.0.0.1:0", dbURL: "sqlite:" + filepath.Join(t.TempDir(), "dev.db"),
-		directory: fakeentra.DemoDirectory()}, io.Discard)
+	d, err := startDev(ctx, o, logw)
 	if err != nil {
+		cancel()
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- d.wait(ctx) }()
-	defer func() {
+	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("dev stopped with %v", err)
 		}
 		d.close()
-	}()
+	})
+	return d
+}
+
+// `teamgate dev` end to end: the demo upstream shows the signed-in user's identity.
+func TestDevSignInShowsIdentity(t *testing.T) {
+	d := startDevT(t, devOptions{listen: "127.0.0.1:0", dbURL: "sqlite:" + filepath.Join(t.TempDir(), "dev.db"), directory: fakeentra.DemoDirectory()}, io.Discard)
 	var welcome bytes.Buffer
 	d.printWelcome(&welcome)
 	if !strings.Contains(welcome.String(), d.publicURL) || !strings.Contains(welcome.String(), "alice@example.com") {

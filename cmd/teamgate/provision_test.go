@@ -132,20 +132,7 @@ func TestCheckLiteLLM(t *testing.T) {
 // `teamgate dev --litellm-fake`: the fake LiteLLM is the upstream and is
 // provisioned by the running worker.
 func TestDevLiteLLMFake(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	d, err := startDev(ctx, devOptions{listen: "127.0.0.1:0", dbURL: "sqlite::memory:", directory: fakeentra.DemoDirectory(), litellmFake: true}, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- d.wait(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("dev stopped with %v", err)
-		}
-		d.close()
-	}()
+	d := startDevT(t, devOptions{listen: "127.0.0.1:0", dbURL: "sqlite::memory:", directory: fakeentra.DemoDirectory(), litellmFake: true}, io.Discard)
 	var welcome bytes.Buffer
 	d.printWelcome(&welcome)
 	if !strings.Contains(welcome.String(), "Fake LiteLLM:      "+d.litellmURL) || !strings.Contains(welcome.String(), devMasterKey) || d.upstream != d.litellmURL {
