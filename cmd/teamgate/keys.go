@@ -30,6 +30,8 @@ Manage the keys that sign identity assertions (stored in the database):
                         key_refresh 1m. D may not be shorter than key_refresh + 5m; with a larger
                         public_key_ttl, pass at least key_refresh + 5m + public_key_ttl.
                         Refused when this config's session.secret cannot decrypt the active key.
+                        With assertion.key_file set the file signs; the key signs from D on replicas
+                        started without key_file (the way back to stored keys).
   activate KID [--force]
                         make KID the signing key now; refused before the time rotate set
                         (--publish-for), unless --force, and when this config cannot decrypt KID
@@ -169,6 +171,8 @@ func keysList(ctx context.Context, st store.Store, cfg Config, stdout io.Writer)
 			state, note = "active", "published; does not sign with this config (retire --force once no replica signs with it)"
 		case k.Active:
 			state, note = "active", "signs"
+		case k.ActivateAt != nil && cfg.Assertion.KeyFile != "":
+			state, note = "next", "published; signs from "+stamp(*k.ActivateAt)+" once assertion.key_file is removed"
 		case k.ActivateAt != nil:
 			state, note = "next", "published; signs from "+stamp(*k.ActivateAt)
 		case k.DeactivatedAt != nil:
@@ -185,10 +189,9 @@ func keysList(ctx context.Context, st store.Store, cfg Config, stdout io.Writer)
 
 func keysRotate(ctx context.Context, st store.Store, cfg Config, publishFor time.Duration, stdout io.Writer) error {
 	a := cfg.Assertion
-	if a.KeyFile != "" {
-		return errors.New("keys rotate: assertion.key_file is set, so the stored keys do not sign; to rotate a file key, " +
-			"write the new key to key_file and list the old file in assertion.publish_key_files until its last assertion has expired")
-	}
+	// Under key_file the key is published as usual but signs only on the
+	// replicas started without key_file once its time has come: the way
+	// from a file key back to stored keys (README).
 	kt := timesOf(cfg)
 	if publishFor == 0 {
 		publishFor = assertion.DefaultPublish(kt.refresh, gateway.JWKSMaxAge)
@@ -233,6 +236,10 @@ func keysRotate(ctx context.Context, st store.Store, cfg Config, publishFor time
 	}
 	fmt.Fprintf(stdout, "inserted %s key %s: every replica publishes it within %s; it signs from %s (in %s)\n",
 		rec.Algorithm, rec.ID, kt.refresh, stamp(at), publishFor)
+	if a.KeyFile != "" {
+		fmt.Fprintf(stdout, "assertion.key_file is set: the key signs once that time has come on replicas started without key_file; "+
+			"when you remove it, list %s under assertion.publish_key_files until its last assertion has expired\n", a.KeyFile)
+	}
 	if litellm := assertion.MinPublish(kt.refresh, gateway.JWKSMaxAge) + assertion.LiteLLMKeyTTL; publishFor < litellm {
 		fmt.Fprintf(stdout, "note: shorter than %s (key_refresh + 5m + LiteLLM's default public_key_ttl of 10m): "+
 			"a LiteLLM that fetched the JWKS just before may reject assertions of the new key at first\n", litellm)

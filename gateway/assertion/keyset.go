@@ -293,8 +293,9 @@ func loadKeyFile(path, alg string) (*Key, error) {
 	return k, nil
 }
 
-// fromStore returns the newest active stored key of the algorithm,
-// generating and inserting one first when there is none. A key whose seal
+// fromStore returns the newest active stored key of the algorithm. When
+// there is none it activates the key waiting to sign (activatePending), or
+// else generates and inserts one. A key whose seal
 // does not match the configured secrets (session.secret was rotated) is
 // sealed again, so that it stays readable once the old secret is dropped.
 func fromStore(ctx context.Context, o LoadOptions, stored []StoredKey) (k *Key, _ []StoredKey, resealed bool, err error) {
@@ -304,6 +305,20 @@ func fromStore(ctx context.Context, o LoadOptions, stored []StoredKey) (k *Key, 
 	}
 	active := findActive(stored, o.Algorithm)
 	if active == nil {
+		// A key `teamgate keys rotate` inserted (under key_file, say) has
+		// been published since; a generated key has not.
+		if stored, err = activatePending(ctx, o, sealer, stored); err != nil {
+			return nil, nil, false, err
+		}
+		active = findActive(stored, o.Algorithm)
+	}
+	if active == nil {
+		if len(stored) > 0 || len(o.PublishKeyFiles) > 0 {
+			o.Log.Warn("no stored "+o.Algorithm+" signing key is active or waiting to sign, so a new key is generated and signs at once: "+
+				"verifiers that cached the JWKS before (LiteLLM: public_key_ttl, 10m) reject its assertions until they fetch it again; "+
+				"to avoid this, run `teamgate keys rotate` while the current key still signs (README, Signed identity assertion)",
+				"stored_keys", len(stored), "publish_key_files", len(o.PublishKeyFiles))
+		}
 		if stored, err = insertNewKey(ctx, o, sealer); err != nil {
 			return nil, nil, false, err
 		}
@@ -326,6 +341,51 @@ func fromStore(ctx context.Context, o LoadOptions, stored []StoredKey) (k *Key, 
 		resealed = true
 	}
 	return k, stored, resealed, nil
+}
+
+// activatePending makes the newest key of the algorithm that waits to sign
+// (ActivateAt set, see `teamgate keys rotate`) the active one when no key
+// is active, even before its time: it has been published since it was
+// inserted, unlike a key generated now. This is the start of a replica
+// whose assertion.key_file was removed after a rotation. A pending key this
+// process cannot decrypt is an error rather than a reason to generate one.
+func activatePending(ctx context.Context, o LoadOptions, sealer *Sealer, stored []StoredKey) ([]StoredKey, error) {
+	var p *StoredKey
+	for i := range stored { // newest first
+		if k := &stored[i]; !k.Active && k.Algorithm == o.Algorithm && k.ActivateAt != nil {
+			p = k
+			break
+		}
+	}
+	if p == nil {
+		return stored, nil
+	}
+	k, current, err := sealer.Open(p.ID, p.Algorithm, p.Sealed)
+	if err != nil {
+		return nil, fmt.Errorf("assertion: no stored signing key is active, and key %s, waiting to sign from %s, cannot be decrypted "+
+			"(did `teamgate keys rotate` run with another session.secret?): retire it (teamgate keys retire KID) and rotate again "+
+			"with the replicas' config, or set assertion.key_file: %w", p.ID, p.ActivateAt.UTC().Format(time.RFC3339), err)
+	}
+	if !current {
+		if err := resealKey(ctx, o, k); err != nil {
+			return nil, err
+		}
+	}
+	now := o.Now()
+	if now.Before(*p.ActivateAt) {
+		o.Log.Warn("no stored signing key is active, so the key waiting to sign signs now, before its time: "+
+			"verifiers whose cached JWKS predates it reject its assertions until they fetch it again; "+
+			"keep assertion.key_file until that time next time",
+			"kid", p.ID, "activate_at", p.ActivateAt.UTC())
+	}
+	if err := o.Store.ActivateSigningKey(ctx, p.ID, now); err != nil {
+		return nil, fmt.Errorf("assertion: activate signing key %s: %w", p.ID, err)
+	}
+	stored, err = o.Store.SigningKeys(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("assertion: read signing keys: %w", err)
+	}
+	return stored, nil
 }
 
 // insertNewKey generates a key, inserts it unless a concurrent replica got
