@@ -260,6 +260,12 @@ func TestBrowserWalkthrough(t *testing.T) {
 		alice.screenshot("me")
 		alice.screenshotPhone("me-phone", gw+"/teamgate/me")
 
+		// Keyboard focus is visible: Tab from the top of /teamgate/me goes
+		// through the skip link and the top bar to the default-team form,
+		// and each focused element draws an outline (browser_focus_test.go).
+		alice.open(gw + "/teamgate/me")
+		alice.tabUntil(`form[action="/teamgate/me/default-team"] button[type="submit"]`, 10)
+
 		// Choosing a default team changes the team the upstream is told.
 		alice.do("choose Engineering", chromedp.SetValue(chromedp.ID("team_id"), id("engineering")))
 		alice.click(chromedp.CSS(`form[action="/teamgate/me/default-team"] button[type="submit"]`))
