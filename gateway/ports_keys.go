@@ -28,6 +28,10 @@ type SigningKeyStore interface {
 	// ActivateSigningKey makes kid the active key of its algorithm at now
 	// (a rotation whose time has come); idempotent.
 	ActivateSigningKey(ctx context.Context, kid string, now time.Time) error
+	// RecordSigningReplica notes that replica signs with kid at now (see
+	// signing_replicas.go); a non-zero forgetBefore also deletes the notes
+	// of replicas not seen since then.
+	RecordSigningReplica(ctx context.Context, replica, kid string, now, forgetBefore time.Time) error
 }
 
 var _ assertion.KeyStore = SigningKeyStore(nil)

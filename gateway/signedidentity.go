@@ -20,6 +20,7 @@ type signedIdentity struct {
 	keys          *assertion.KeySet
 	signerOpts    assertion.Options // for a new signer after a rotation
 	refresh       time.Duration     // assertion.key_refresh; 0: keys never change
+	replicaID     string            // names this process in signing_replicas; "" without a key store
 	cache         *assertion.Cache
 	header        string // canonical name
 	authorization bool   // also "Authorization: Bearer" when the client sent none
@@ -71,6 +72,8 @@ func (g *Gateway) setUpAssertion(ctx context.Context) error {
 		"resealed_for_current_secrets", keys.Resealed(), "header", g.assert.header, "authorization_header", a.AuthorizationHeader)
 	if ks != nil {
 		g.assert.refresh = a.KeyRefresh.Std()
+		g.assert.replicaID = newReplicaID()
+		g.reportSigningKey(ctx, true)
 	}
 	return nil
 }
@@ -106,11 +109,19 @@ func (g *Gateway) startKeyRefresh(ctx context.Context) {
 // RefreshSigningKeys re-reads the stored signing keys now: the JWKS (and
 // its ETag) then publishes every stored key, including one another replica
 // or `teamgate keys rotate` added, and a rotation whose activation time has
-// passed becomes the signing key. It does nothing when assertions are off.
+// passed becomes the signing key. Either way, it then records which key
+// this replica signs with (signing_replicas.go). It does nothing when
+// assertions are off.
 func (g *Gateway) RefreshSigningKeys(ctx context.Context) error {
 	if g.assert == nil {
 		return nil
 	}
+	err := g.refreshSigningKeys(ctx)
+	g.reportSigningKey(ctx, false)
+	return err
+}
+
+func (g *Gateway) refreshSigningKeys(ctx context.Context) error {
 	old := g.assert.keys.Signing()
 	changed, err := g.assert.keys.Refresh(ctx)
 	if err != nil || !changed {

@@ -276,6 +276,15 @@ func (k keyAdapter) ActivateSigningKey(ctx context.Context, kid string, now time
 	return k.st.ActivateSigningKey(ctx, kid, now)
 }
 
+func (k keyAdapter) RecordSigningReplica(ctx context.Context, replica, kid string, now, forgetBefore time.Time) error {
+	if !forgetBefore.IsZero() {
+		if _, err := k.st.DeleteSigningReplicas(ctx, forgetBefore); err != nil {
+			return err
+		}
+	}
+	return k.st.RecordSigningReplica(ctx, store.SigningReplica{ID: replica, KeyID: kid, SeenAt: now})
+}
+
 var _ gateway.SigningKeyStore = keyAdapter{}
 
 // outboxAdapter serves the LiteLLM provisioning outbox to the admin API.

@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -21,7 +23,8 @@ import (
 const keysUsage = `Usage: teamgate keys COMMAND [--config FILE]
 
 Manage the keys that sign identity assertions (stored in the database):
-  list                  every stored key: state, when it was created, activates or may be retired
+  list                  every stored key: state, how many running replicas sign with it, when it was
+                        created, activates or may be retired
   rotate [--publish-for D]
                         insert a new key: every replica publishes it within assertion.key_refresh,
                         and it signs once D has passed. D defaults to key_refresh + 5m (the JWKS
@@ -39,7 +42,10 @@ Manage the keys that sign identity assertions (stored in the database):
                         key_refresh + assertion.lifetime after it stopped signing, unless --force.
                         With --force, an active key is retired when it does not sign (assertion.key_file
                         is set, or it is not an assertion.alg key). A key that becomes active
-                        meanwhile is never retired.
+                        meanwhile is never retired. Refused too, unless --force, while a replica
+                        reported in the last 3 key_refresh intervals that it signs with KID: each
+                        replica reports its signing key at start and every key_refresh, also when it
+                        cannot decrypt the new active key and so keeps signing the old one (see its logs).
 
 Every command takes --config FILE (default config.yaml).
 `
@@ -162,9 +168,15 @@ func keysList(ctx context.Context, st store.Store, cfg Config, stdout io.Writer)
 		return nil
 	}
 	kt := timesOf(cfg)
+	signers, err := liveSigners(ctx, st, kt, time.Now())
+	if err != nil {
+		return err
+	}
 	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "KID\tALG\tSTATE\tCREATED\tNOTE")
+	fmt.Fprintln(w, "KID\tALG\tSTATE\tREPLICAS\tCREATED\tNOTE")
+	stored := map[string]bool{}
 	for _, k := range keys {
+		stored[k.ID] = true
 		state, note := "inactive", "published until retired"
 		switch {
 		case k.Active && (cfg.Assertion.KeyFile != "" || k.Algorithm != cfg.Assertion.Alg):
@@ -179,7 +191,13 @@ func keysList(ctx context.Context, st store.Store, cfg Config, stdout io.Writer)
 			note = "stopped signing " + stamp(*k.DeactivatedAt) + "; may be retired from " +
 				stamp(assertion.RetireAfter(*k.DeactivatedAt, kt.refresh, kt.lifetime))
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", k.ID, k.Algorithm, state, stamp(k.CreatedAt), note)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\n", k.ID, k.Algorithm, state, len(signers[k.ID]), stamp(k.CreatedAt), note)
+	}
+	fmt.Fprintf(w, "(REPLICAS: running replicas that sign with the key, as each reported within the last %s)\n", liveWindow(kt))
+	for _, kid := range slices.Sorted(maps.Keys(signers)) {
+		if !stored[kid] {
+			fmt.Fprintf(w, "(%d replica(s) sign with %s, which is not stored: assertion.key_file)\n", len(signers[kid]), kid)
+		}
 	}
 	if cfg.Assertion.KeyFile != "" {
 		fmt.Fprintf(w, "(assertion.key_file is set: that file signs, and these keys are only published)\n")
@@ -346,6 +364,20 @@ func keysRetire(ctx context.Context, st store.Store, cfg Config, kid string, for
 			}
 		}
 	}
+	// A replica that cannot decrypt the new active key keeps signing with
+	// this one, whatever the database says (gateway/signing_replicas.go).
+	signers, err := liveSigners(ctx, st, kt, now)
+	if err != nil {
+		return err
+	}
+	if rs := signers[kid]; len(rs) > 0 {
+		if !force {
+			return fmt.Errorf("keys retire: %d replica(s) still sign with %s (%s); check their logs: they may not be able to "+
+				"decrypt the new key. Wait, or pass --force", len(rs), kid, describeReplicas(rs))
+		}
+		fmt.Fprintf(stdout, "warning: %d replica(s) still sign with %s (%s); verifiers reject what they sign once they re-fetch the JWKS\n",
+			len(rs), kid, describeReplicas(rs))
+	}
 	ok, err := st.DeleteSigningKey(ctx, kid, guard)
 	if err != nil {
 		return err
@@ -356,6 +388,39 @@ func keysRetire(ctx context.Context, st store.Store, cfg Config, kid string, for
 	}
 	fmt.Fprintf(stdout, "retired %s: replicas stop publishing it within %s\n", kid, kt.refresh)
 	return nil
+}
+
+// liveRefreshes: a replica reports the key it signs with at every
+// assertion.key_refresh; one not heard from for this many is taken for gone.
+const liveRefreshes = 3
+
+func liveWindow(kt keyTimes) time.Duration { return liveRefreshes * kt.refresh }
+
+// liveSigners returns, by kid, the replicas that reported signing with it
+// within liveWindow.
+func liveSigners(ctx context.Context, st store.Store, kt keyTimes, now time.Time) (map[string][]store.SigningReplica, error) {
+	rs, err := st.SigningReplicas(ctx, now.Add(-liveWindow(kt)))
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]store.SigningReplica{}
+	for _, r := range rs {
+		out[r.KeyID] = append(out[r.KeyID], r)
+	}
+	return out, nil
+}
+
+// describeReplicas names up to three replicas and when each last reported.
+func describeReplicas(rs []store.SigningReplica) string {
+	var parts []string
+	for i, r := range rs {
+		if i == 3 {
+			parts = append(parts, fmt.Sprintf("and %d more", len(rs)-i))
+			break
+		}
+		parts = append(parts, r.ID+" last seen "+stamp(r.SeenAt))
+	}
+	return strings.Join(parts, ", ")
 }
 
 func notSigningWhy(cfg Config, k store.SigningKey) string {

@@ -188,6 +188,8 @@ type Store interface {
 	OutboxStore
 	// KeyStore: identity-assertion signing keys (keys.go).
 	KeyStore
+	// SigningReplicaStore: which key each replica signs with (signing_replicas.go).
+	SigningReplicaStore
 	// PagesStore: what teamgate's own pages read and write (pages.go).
 	PagesStore
 	// SessionLifecycleStore: idle tracking and sign-out everywhere (sessions.go).

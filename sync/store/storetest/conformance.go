@@ -28,6 +28,7 @@ func RunConformance(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Batches", batchTests},
 		{"Concurrency", concurrencyTests},
 		{"SigningKeys", keyTests},
+		{"SigningReplicas", signingReplicaTests},
 		{"Outbox", outboxTests},
 		{"OutboxConcurrency", outboxConcurrencyTests},
 		{"Pages", pagesTests},
