@@ -27,9 +27,9 @@ import (
 // Helpers for TestTwoReplicasShareOnePostgres (replicas_test.go): checks
 // that need two real teamgate processes on one database.
 
-// replicaCacheTTL is session.cache_ttl in the two-process test: long enough
-// that B's cached copy of a session demonstrably outlives a sign-out on A,
-// short enough to wait for.
+// replicaCacheTTL is session.cache_ttl in the two-process test: the longest
+// B may serve a session signed out on A (its NOTIFY normally ends it at
+// once), short enough to wait for.
 const replicaCacheTTL = 2 * time.Second
 
 // replicaDirectory: six users in overlapping groups, so that concurrent

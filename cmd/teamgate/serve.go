@@ -256,6 +256,9 @@ func (a *app) serve(ctx context.Context, addr string, ln net.Listener) error {
 		ln, srv.ConnContext = gateway.FramingListener(ln), gateway.FramingConnContext
 	}
 	go a.expireSessions(ctx)
+	if w := a.watchSessions(); w != nil {
+		defer w.Close()
+	}
 	if a.background != nil {
 		// A run in progress at shutdown is cut short: its transactions roll
 		// back and the stored delta link has not moved, so the next run

@@ -58,9 +58,10 @@ func (s *sqlStore) Session(ctx context.Context, id string, now time.Time) (Sessi
 
 // DeleteSession is idempotent: deleting an unknown session is not an error
 // (signing out twice is fine).
+// On PostgreSQL it notifies the other replicas (sessions_notify.go).
 func (s *sqlStore) DeleteSession(ctx context.Context, id string) error {
-	_, err := s.writer().exec(ctx, s.d.q.deleteSession, id)
-	return wrapErr("delete session", err)
+	_, err := s.changeSessions(ctx, "delete session", s.d.q.deleteSession, pgDeleteSession, id)
+	return err
 }
 
 // DeleteExpiredSessions deletes sessions expiring at or before now and

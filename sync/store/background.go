@@ -103,12 +103,8 @@ func (s *sqlStore) EndUserSessions(ctx context.Context, userID, reason string, n
 	if reason == "" {
 		return 0, fmt.Errorf("store: end user sessions: empty reason (it is what marks a session ended)")
 	}
-	res, err := s.writer().exec(ctx, endUserSessions, userID, reason, s.d.time(now))
-	if err != nil {
-		return 0, wrapErr("end user sessions", err)
-	}
-	n, err := res.RowsAffected()
-	return n, wrapErr("end user sessions", err)
+	// On PostgreSQL it notifies the other replicas (sessions_notify.go).
+	return s.changeSessions(ctx, "end user sessions", endUserSessions, pgEndUserSessions, userID, reason, s.d.time(now))
 }
 
 // KnownUserIDs: one statement on the read pool, none for an empty list.

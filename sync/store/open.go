@@ -58,6 +58,9 @@ type sqlStore struct {
 	sleep func(ctx context.Context, d time.Duration) error
 	// leaderScope names the SQLite database for TryLeader (background.go).
 	leaderScope string
+	// dsn is the PostgreSQL connection string, for the session listener
+	// (sessions_notify.go). Never logged: it may hold a password.
+	dsn string
 }
 
 // Open connects to the database named by url ("sqlite:PATH" or
@@ -144,6 +147,7 @@ func (s *sqlStore) openPostgres(dsn string, o options) error {
 	}
 	setPool(db, o)
 	s.w, s.r = db, db
+	s.dsn = dsn
 	return nil
 }
 

@@ -72,14 +72,10 @@ func (s *sqlStore) TouchSession(ctx context.Context, id string, at time.Time) er
 	return wrapErr("touch session", err)
 }
 
-// DeleteUserSessions deletes every session of userID.
+// DeleteUserSessions deletes every session of userID. On PostgreSQL it
+// notifies the other replicas (sessions_notify.go).
 func (s *sqlStore) DeleteUserSessions(ctx context.Context, userID string) (int64, error) {
-	res, err := s.writer().exec(ctx, deleteUserSessions, userID)
-	if err != nil {
-		return 0, wrapErr("delete user sessions", err)
-	}
-	n, err := res.RowsAffected()
-	return n, wrapErr("delete user sessions", err)
+	return s.changeSessions(ctx, "delete user sessions", deleteUserSessions, pgDeleteUserSessions, userID)
 }
 
 // CountActiveSessions counts the sessions live at now.

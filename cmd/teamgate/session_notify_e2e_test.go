@@ -1,0 +1,168 @@
+package main
+
+import (
+	"database/sql"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/teamgate/teamgate/gateway"
+	"github.com/teamgate/teamgate/sync/store"
+	"github.com/teamgate/teamgate/sync/store/storetest"
+)
+
+// notifyReplicas starts n teamgates on one PostgreSQL database whose session
+// cache would keep a revoked session for 10 minutes, each with the session
+// listener serve starts, listening.
+func notifyReplicas(t *testing.T, n int) []*e2e {
+	t.Helper()
+	es, _ := notifyReplicasWatching(t, n)
+	return es
+}
+
+// notifyReplicasWatching is notifyReplicas, with each app's watcher.
+func notifyReplicasWatching(t *testing.T, n int) ([]*e2e, []*store.SessionWatch) {
+	t.Helper()
+	stores := storetest.Replicas(t, store.DialectPostgres, n)
+	var es []*e2e
+	var ws []*store.SessionWatch
+	for _, st := range stores {
+		e := startE2E(t, st, e2eOptions{tweak: func(c *Config) { c.Session.CacheTTL = gateway.Duration(10 * time.Minute) }})
+		w := e.app.watchSessions()
+		if w == nil {
+			t.Fatal("no session listener on PostgreSQL")
+		}
+		t.Cleanup(w.Close)
+		select {
+		case <-w.Ready():
+		case <-time.After(30 * time.Second):
+			t.Fatal("the session listener did not start within 30s")
+		}
+		es = append(es, e)
+		ws = append(ws, w)
+	}
+	return es, ws
+}
+
+// modelsWith asks gwURL for /v1/models with the given cookies (no jar).
+func modelsWith(t *testing.T, gwURL string, cookies []*http.Cookie) int {
+	t.Helper()
+	req := mustReq(t, "GET", gwURL+"/v1/models", "Accept", "application/json")
+	for _, c := range cookies {
+		req.AddCookie(c)
+	}
+	res, _ := do(t, http.DefaultClient, req)
+	return res.StatusCode
+}
+
+// refusedSoon polls (up to 10 s, far less than the 10-minute cache) until
+// gwURL refuses the cookies.
+func refusedSoon(t *testing.T, what, gwURL string, cookies []*http.Cookie) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		code := modelsWith(t, gwURL, cookies)
+		if code == http.StatusUnauthorized {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: the other replica still answers %d after 10s (its cache_ttl is 10m)", what, code)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// signedInOnBoth signs user in on a and checks that b serves (and so caches)
+// the session; it returns the session cookies.
+func signedInOnBoth(t *testing.T, a, b *e2e, user string) []*http.Cookie {
+	t.Helper()
+	br := a.browser()
+	br.signIn(a.gw.URL, "/", user)
+	u, _ := url.Parse(a.gw.URL)
+	cookies := br.client.Jar.Cookies(u)
+	if len(cookies) == 0 {
+		t.Fatal("no session cookie after sign-in")
+	}
+	if code := modelsWith(t, b.gw.URL, cookies); code != http.StatusOK {
+		t.Fatalf("the session on the other replica: %d, want 200", code)
+	}
+	return cookies
+}
+
+// A sign-out or "sign out everywhere" on one replica is refused by another
+// at once (PostgreSQL NOTIFY), not after session.cache_ttl.
+func TestTwoReplicasRevocationHeardAtOnce(t *testing.T) {
+	es := notifyReplicas(t, 2)
+	a, b := es[0], es[1]
+
+	t.Run("sign-out", func(t *testing.T) {
+		cookies := signedInOnBoth(t, a, b, id("bob"))
+		req := mustReq(t, "GET", a.gw.URL+"/oauth2/sign_out", "Accept", "text/html")
+		for _, c := range cookies {
+			req.AddCookie(c)
+		}
+		c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		if res, _ := do(t, c, req); res.StatusCode != http.StatusFound {
+			t.Fatalf("sign-out on A: %d", res.StatusCode)
+		}
+		refusedSoon(t, "sign-out on A", b.gw.URL, cookies)
+	})
+	t.Run("revoke-sessions", func(t *testing.T) {
+		cookies := signedInOnBoth(t, a, b, id("alice"))
+		revokeSessions(t, a, a.gw.URL, id("alice"))
+		refusedSoon(t, "revoke-sessions on A", b.gw.URL, cookies)
+	})
+}
+
+// A replica whose listener lost its connection forgets every cached session
+// when it reconnects: revocations may have been missed meanwhile.
+func TestTwoReplicasListenerReconnectPurges(t *testing.T) {
+	if os.Getenv(storetest.EnvPostgresURL) == "" {
+		storetest.PostgresURL(t) // skips, or fails with TEAMGATE_REQUIRE_POSTGRES
+	}
+	admin, err := sql.Open("postgres", os.Getenv(storetest.EnvPostgresURL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	es, ws := notifyReplicasWatching(t, 2)
+	a, b := es[0], es[1]
+	cookies := signedInOnBoth(t, a, b, id("carol"))
+
+	// A deletion nobody hears (expiry is not a revocation; the gateways'
+	// clocks still see the session live): B keeps serving its cached copy.
+	if n, err := a.store.DeleteExpiredSessions(t.Context(), time.Now().Add(365*24*time.Hour)); err != nil || n == 0 {
+		t.Fatalf("DeleteExpiredSessions = %d, %v", n, err)
+	}
+	if code := modelsWith(t, b.gw.URL, cookies); code != http.StatusOK {
+		t.Fatalf("B before the reconnect: %d, want 200 from its cache", code)
+	}
+	// Cut B's listener connection, found by its own application_name (no
+	// other test's listener is touched).
+	var killed int
+	if err := admin.QueryRowContext(t.Context(),
+		"SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1 AND query = $2",
+		ws[1].ApplicationName(), `LISTEN "`+store.SessionsChannel+`"`).Scan(&killed); err != nil || killed != 1 {
+		t.Fatalf("terminated %d listener backends named %q (%v), want 1", killed, ws[1].ApplicationName(), err)
+	}
+	refusedSoon(t, "after the listener reconnected", b.gw.URL, cookies)
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(b.logs.String(), "session listener reconnected") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no reconnect logged:\n%s", b.logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// On SQLite (one replica) there is no listener.
+func TestSessionListenerOnlyOnPostgres(t *testing.T) {
+	e := startE2E(t, storetest.New(t, store.DialectSQLite), e2eOptions{})
+	if w := e.app.watchSessions(); w != nil {
+		w.Close()
+		t.Fatal("a session listener on SQLite")
+	}
+}

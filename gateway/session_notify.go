@@ -1,0 +1,36 @@
+package gateway
+
+// Revocations made on other replicas. On PostgreSQL the store notifies every
+// replica when sessions are deleted or ended (sync/store/sessions_notify.go)
+// and the app passes what it hears here, so a sign-out on one replica is
+// refused by the others at once instead of after session.cache_ttl. Each
+// bumps the revocation epoch like a local revocation, so a lookup that was
+// in flight cannot cache the session again.
+
+// RevokeSession forgets a session on this replica at once. sessionID is the
+// session's stored id (the hash of the cookie's session id).
+func (g *Gateway) RevokeSession(sessionID string) {
+	g.sessions.revoke(sessionID)
+}
+
+// RevokeUserSessions forgets every session of a user on this replica at
+// once, with their cached assertions.
+func (g *Gateway) RevokeUserSessions(userID string) {
+	g.sessions.revokeUser(userID)
+	g.forgetAssertions(userID)
+}
+
+// PurgeSessions forgets every cached session on this replica: revocations
+// may have been missed (the database connection that hears them was lost).
+// Every session is looked up again on its next request.
+func (g *Gateway) PurgeSessions() {
+	g.sessions.purge()
+}
+
+// purge forgets every session on this replica at once.
+func (s *sessionResolver) purge() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.epoch++
+	s.cache.deleteWhere(func(*principalEntry) bool { return true })
+}

@@ -1,0 +1,214 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lib/pq"
+)
+
+// Revocations heard by every replica (PostgreSQL only). The statements that
+// delete or end sessions also send a notification on SessionsChannel, in the
+// same statement and so in the same transaction: PostgreSQL delivers it when
+// the change commits, never before and never for a change rolled back. The
+// payload is the session's stored id (the SHA-256 of the cookie's session
+// id, never the id itself) or "user:" and a user id. A notification is sent
+// only when a row changed. Several deployments sharing one database (in
+// different schemas) hear each other's notifications; that only costs them
+// extra cache misses.
+
+// SessionsChannel is the PostgreSQL notification channel of revocations.
+const SessionsChannel = "teamgate_sessions"
+
+// UserPayloadPrefix starts a notification payload naming a user: every
+// session of the user was deleted or ended.
+const UserPayloadPrefix = "user:"
+
+// One statement each: the change, then one notification per changed row
+// (PostgreSQL folds identical notifications of a transaction into one), and
+// the number of rows changed.
+const (
+	pgDeleteSession      = "WITH d AS (DELETE FROM sessions WHERE id = $1 RETURNING id)" + pgNotifyEachSession
+	pgDeleteUserSessions = "WITH d AS (DELETE FROM sessions WHERE user_id = $1 RETURNING id)" + pgNotifyUser
+	pgEndUserSessions    = "WITH d AS (UPDATE sessions SET ended_reason = $2 WHERE user_id = $1 AND expires_at > $3 AND ended_reason = '' RETURNING id)" + pgNotifyUser
+
+	pgNotifyEachSession = " SELECT count(*) FROM (SELECT pg_notify('" + SessionsChannel + "', d.id) FROM d) n"
+	pgNotifyUser        = " SELECT count(*) FROM (SELECT pg_notify('" + SessionsChannel + "', '" + UserPayloadPrefix + "' || $1) FROM d) n"
+)
+
+// changeSessions runs a session deletion or ending that notifies the other
+// replicas (pgQuery, on PostgreSQL) or not (query, on SQLite: one replica)
+// and returns how many sessions it changed.
+func (s *sqlStore) changeSessions(ctx context.Context, what, query, pgQuery string, args ...any) (int64, error) {
+	if s.d.name == DialectPostgres {
+		var n int64
+		err := s.writer().get(ctx, &n, pgQuery, args...)
+		return n, wrapErr(what, err)
+	}
+	res, err := s.writer().exec(ctx, query, args...)
+	if err != nil {
+		return 0, wrapErr(what, err)
+	}
+	n, err := res.RowsAffected()
+	return n, wrapErr(what, err)
+}
+
+// SessionEvents are the revocations a SessionWatcher hears. The functions
+// run one at a time, on the watcher's goroutine.
+type SessionEvents struct {
+	// Session: the session with this stored id was deleted.
+	Session func(id string)
+	// User: every session of the user was deleted or ended.
+	User func(userID string)
+	// Reset: notifications may have been missed (the watcher connected, or
+	// reconnected after losing its connection); forget every session.
+	Reset func(reconnected bool)
+	// Disconnected (optional): the connection was lost; the watcher
+	// reconnects with a backoff.
+	Disconnected func(err error)
+}
+
+// SessionWatcher is implemented by stores whose revocations every replica
+// can hear at once. Only PostgreSQL has them: WatchSessions on SQLite
+// returns errors.ErrUnsupported.
+type SessionWatcher interface {
+	// WatchSessions listens on a connection of its own until Close. It does
+	// not wait for the connection; Ready is closed once listening.
+	WatchSessions(ev SessionEvents) (*SessionWatch, error)
+}
+
+// SessionWatch is a running watcher.
+type SessionWatch struct {
+	name  string // the listener connection's application_name
+	l     *pq.Listener
+	ready chan struct{}
+	stop  chan struct{}
+	done  chan struct{}
+	once  sync.Once
+}
+
+// Reconnect backoff of the listener, and how often it checks its connection
+// when no notification arrives (a dead TCP connection may otherwise go
+// unnoticed).
+const (
+	watchMinReconnect = 100 * time.Millisecond
+	watchMaxReconnect = 5 * time.Second
+	watchPing         = time.Minute
+	watchCloseWait    = watchMaxReconnect + 5*time.Second
+)
+
+// WatchSessions starts a watcher (see SessionWatcher).
+func (s *sqlStore) WatchSessions(ev SessionEvents) (*SessionWatch, error) {
+	if s.d.name != DialectPostgres || s.dsn == "" {
+		return nil, errors.ErrUnsupported
+	}
+	dsn, name, err := listenerDSN(s.dsn)
+	if err != nil {
+		return nil, err
+	}
+	w := &SessionWatch{name: name, ready: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
+	w.l = pq.NewListener(dsn, watchMinReconnect, watchMaxReconnect, func(t pq.ListenerEventType, err error) {
+		if t == pq.ListenerEventDisconnected && ev.Disconnected != nil {
+			ev.Disconnected(err)
+		}
+	})
+	go w.run(ev)
+	return w, nil
+}
+
+// listenerDSN gives the listener's connection an application_name of its
+// own, the operator's (default "teamgate") plus "/sessions-" and a random
+// suffix, so that an operator (or a test) can tell it from the pool's
+// connections in pg_stat_activity.
+func listenerDSN(dsn string) (string, string, error) {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "", "", errors.New("session listener: malformed database URL") // never echo it: it may hold a password
+	}
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	q := u.Query()
+	name := q.Get("application_name")
+	if name == "" {
+		name = "teamgate"
+	}
+	name += "/sessions-" + hex.EncodeToString(b[:])
+	q.Set("application_name", name)
+	u.RawQuery = q.Encode()
+	return u.String(), name, nil
+}
+
+// ApplicationName is the listener connection's application_name.
+func (w *SessionWatch) ApplicationName() string { return w.name }
+
+// Ready is closed once the watcher listens (after its first Reset).
+func (w *SessionWatch) Ready() <-chan struct{} { return w.ready }
+
+// Close stops the watcher and waits (boundedly) for its goroutines.
+func (w *SessionWatch) Close() {
+	w.once.Do(func() {
+		close(w.stop)
+		_ = w.l.Close()
+		select {
+		case <-w.done:
+		case <-time.After(watchCloseWait):
+		}
+	})
+}
+
+func (w *SessionWatch) run(ev SessionEvents) {
+	defer close(w.done)
+	listening := make(chan error, 1)
+	go func() { listening <- w.l.Listen(SessionsChannel) }()
+	ping := time.NewTicker(watchPing)
+	defer ping.Stop()
+	var (
+		pinging  sync.WaitGroup
+		pingBusy atomic.Bool
+	)
+	defer pinging.Wait() // Close ends a ping in progress: it closes the connection
+	notify, stop := w.l.NotificationChannel(), w.stop
+	for {
+		select {
+		case err := <-listening:
+			listening = nil
+			if err != nil { // closed before it could listen
+				continue
+			}
+			// Sessions cached before this point were cached unheard.
+			ev.Reset(false)
+			close(w.ready)
+		case n, ok := <-notify:
+			if !ok { // closed: the listener's goroutine has ended
+				if listening != nil {
+					<-listening
+				}
+				return
+			}
+			switch {
+			case n == nil: // reconnected (pq sends nil after re-listening)
+				ev.Reset(true)
+			case strings.HasPrefix(n.Extra, UserPayloadPrefix):
+				ev.User(strings.TrimPrefix(n.Extra, UserPayloadPrefix))
+			case n.Extra != "":
+				ev.Session(n.Extra)
+			}
+		case <-ping.C:
+			// Not here: a ping's answer may queue behind the notifications
+			// this loop has yet to take. A failed ping ends in a reconnect.
+			if pingBusy.CompareAndSwap(false, true) {
+				pinging.Go(func() { defer pingBusy.Store(false); _ = w.l.Ping() })
+			}
+		case <-stop:
+			// Keep draining notify until pq closes it (above).
+			stop = nil
+		}
+	}
+}

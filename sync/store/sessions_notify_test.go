@@ -1,0 +1,207 @@
+package store_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"os"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/teamgate/teamgate/sync/store"
+	"github.com/teamgate/teamgate/sync/store/storetest"
+)
+
+// sessionEventLog records a watcher's events as strings.
+type sessionEventLog chan string
+
+func (c sessionEventLog) events() store.SessionEvents {
+	return store.SessionEvents{
+		Session: func(id string) { c <- "session " + id },
+		User:    func(id string) { c <- "user " + id },
+		Reset: func(reconnected bool) {
+			if reconnected {
+				c <- "reset reconnected"
+			} else {
+				c <- "reset"
+			}
+		},
+		Disconnected: func(error) { c <- "disconnected" },
+	}
+}
+
+// next waits (boundedly) for the next event other than "disconnected".
+func (c sessionEventLog) next(t *testing.T, want string) {
+	t.Helper()
+	deadline := time.After(30 * time.Second)
+	for {
+		select {
+		case got := <-c:
+			if got == "disconnected" && want != got {
+				continue
+			}
+			if got != want {
+				t.Fatalf("session event %q, want %q", got, want)
+			}
+			return
+		case <-deadline:
+			t.Fatalf("no session event %q within 30s", want)
+		}
+	}
+}
+
+func sessionUser(t *testing.T, s store.Store, ids ...string) {
+	t.Helper()
+	err := s.InTx(t.Context(), func(tx store.Tx) error {
+		for _, id := range ids {
+			if _, _, err := tx.UpsertUser(t.Context(), store.UserIdentity{ID: id, Email: id + "@example.com"},
+				store.UserParams{UserRole: "internal_user"}, time.Now()); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		for _, sid := range []string{id + "-s1", id + "-s2"} {
+			if err := s.CreateSession(t.Context(), store.Session{ID: sid, UserID: id, CreatedAt: time.Now(),
+				ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+// A replica hears, at once, the sessions another replica deletes or ends,
+// only those that changed, and only after the change committed; SQLite has
+// no watcher.
+func TestSessionNotifications(t *testing.T) {
+	t.Run(store.DialectSQLite, func(t *testing.T) {
+		s := storetest.New(t, store.DialectSQLite)
+		if _, err := s.(store.SessionWatcher).WatchSessions(sessionEventLog(make(chan string, 8)).events()); !errors.Is(err, errors.ErrUnsupported) {
+			t.Fatalf("WatchSessions on SQLite: %v, want ErrUnsupported", err)
+		}
+	})
+	t.Run(store.DialectPostgres, func(t *testing.T) {
+		rs := storetest.Replicas(t, store.DialectPostgres, 2)
+		a, b := rs[0], rs[1]
+		sessionUser(t, b, "u1", "u2")
+		log := sessionEventLog(make(chan string, 64))
+		w, err := a.(store.SessionWatcher).WatchSessions(log.events())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(w.Close)
+		waitReady(t, w)
+		log.next(t, "reset")
+
+		// Nothing changed, nothing heard: the next event is the next change.
+		if err := b.DeleteSession(t.Context(), "nope"); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := b.EndUserSessions(t.Context(), "ghost", "account_disabled", time.Now()); err != nil || n != 0 {
+			t.Fatalf("EndUserSessions(ghost) = %d, %v", n, err)
+		}
+		if err := b.DeleteSession(t.Context(), "u1-s1"); err != nil {
+			t.Fatal(err)
+		}
+		log.next(t, "session u1-s1")
+		if n, err := b.EndUserSessions(t.Context(), "u2", "account_disabled", time.Now()); err != nil || n != 2 {
+			t.Fatalf("EndUserSessions = %d, %v; want 2", n, err)
+		}
+		log.next(t, "user u2")
+		if n, err := b.DeleteUserSessions(t.Context(), "u1"); err != nil || n != 1 {
+			t.Fatalf("DeleteUserSessions = %d, %v; want 1", n, err)
+		}
+		log.next(t, "user u1")
+		select {
+		case e := <-log:
+			t.Fatalf("unexpected session event %q", e)
+		case <-time.After(200 * time.Millisecond):
+		}
+	})
+}
+
+// A watcher whose connection is lost reconnects, tells its owner to forget
+// every session (it may have missed revocations) and hears the next ones.
+func TestSessionNotificationsReconnect(t *testing.T) {
+	rs := storetest.Replicas(t, store.DialectPostgres, 2)
+	a, b := rs[0], rs[1]
+	sessionUser(t, b, "u1")
+	admin, err := sql.Open("postgres", os.Getenv(storetest.EnvPostgresURL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+
+	log := sessionEventLog(make(chan string, 64))
+	w, err := a.(store.SessionWatcher).WatchSessions(log.events())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Close)
+	waitReady(t, w)
+	log.next(t, "reset")
+
+	// Its backend, found by the listener's own application_name: no other
+	// test's listener is touched.
+	if !strings.Contains(w.ApplicationName(), "/sessions-") {
+		t.Fatalf("listener application_name = %q", w.ApplicationName())
+	}
+	if n := killListener(t, admin, w.ApplicationName()); n != 1 {
+		t.Fatalf("terminated %d backends named %q, want the watcher's one", n, w.ApplicationName())
+	}
+	log.next(t, "disconnected")
+	log.next(t, "reset reconnected")
+	if err := b.DeleteSession(t.Context(), "u1-s2"); err != nil {
+		t.Fatal(err)
+	}
+	log.next(t, "session u1-s2")
+}
+
+func waitReady(t *testing.T, w *store.SessionWatch) {
+	t.Helper()
+	select {
+	case <-w.Ready():
+	case <-time.After(30 * time.Second):
+		t.Fatal("the session watcher did not start listening within 30s")
+	}
+}
+
+// killListener terminates the listening backend whose application_name is
+// name, and returns how many it terminated.
+func killListener(t *testing.T, db *sql.DB, name string) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	var n int
+	if err := db.QueryRowContext(ctx, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1 AND query = $2",
+		name, `LISTEN "`+store.SessionsChannel+`"`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// Close stops the watcher's goroutines and its connection's.
+func TestSessionWatchCloseLeavesNoGoroutine(t *testing.T) {
+	s := storetest.New(t, store.DialectPostgres)
+	base := runtime.NumGoroutine()
+	w, err := s.(store.SessionWatcher).WatchSessions(sessionEventLog(make(chan string, 8)).events())
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitReady(t, w)
+	w.Close()
+	w.Close() // idempotent
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > base {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines after Close, %d before WatchSessions", runtime.NumGoroutine(), base)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
