@@ -110,6 +110,37 @@ func TestTwoReplicasRevocationHeardAtOnce(t *testing.T) {
 		}
 		refusedSoon(t, "sign-out on A", b.gw.URL, cookies)
 	})
+	t.Run("membership removed by an admin", func(t *testing.T) {
+		cookies := signedInOnBoth(t, a, b, id("carol"))
+		teams, err := a.store.UserTeams(t.Context(), id("carol"))
+		if err != nil || len(teams) == 0 {
+			t.Fatalf("carol's teams = %v, %v", teams, err)
+		}
+		team := teams[0].ID
+		teamStatus := func() int {
+			req := mustReq(t, "GET", b.gw.URL+"/v1/models", "Accept", "application/json", "X-LiteLLM-Team-Id", team)
+			for _, c := range cookies {
+				req.AddCookie(c)
+			}
+			res, _ := do(t, http.DefaultClient, req)
+			return res.StatusCode
+		}
+		if code := teamStatus(); code != http.StatusOK {
+			t.Fatalf("B, acting for %s before the change: %d", team, code)
+		}
+		if err := a.store.RemoveMemberAsAdmin(t.Context(), team, id("carol"), "admin@example.com", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		// B's cached session of carol (cache_ttl 10m) is read again at once:
+		// acting for the team she left is refused.
+		deadline := time.Now().Add(10 * time.Second)
+		for code := teamStatus(); code != http.StatusForbidden; code = teamStatus() {
+			if time.Now().After(deadline) {
+				t.Fatalf("B still lets carol act for %s (%d) 10s after an admin removed her (cache_ttl 10m)", team, code)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
 	t.Run("revoke-sessions", func(t *testing.T) {
 		cookies := signedInOnBoth(t, a, b, id("alice"))
 		revokeSessions(t, a, a.gw.URL, id("alice"))

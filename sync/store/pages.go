@@ -136,7 +136,7 @@ func (s *sqlStore) SetDefaultTeam(ctx context.Context, userID, teamID string) er
 	} else if n == 0 {
 		return fmt.Errorf("store: set default team: unknown user or not a member of the team: %w", ErrNotFound)
 	}
-	return nil
+	return s.d.notifyUserChanged(ctx, s.writer(), userID)
 }
 
 func (s *sqlStore) TeamSummaries(ctx context.Context, f TeamFilter) ([]TeamSummary, error) {
@@ -283,12 +283,16 @@ func (s *sqlStore) RemoveMemberAsAdmin(ctx context.Context, teamID, userID, acto
 var errNoMembership = fmt.Errorf("no such membership: %w", ErrNotFound)
 
 // adminChange runs change and records its event in one transaction: two
-// statements besides BEGIN and COMMIT.
+// statements besides BEGIN and COMMIT (three on PostgreSQL, which also
+// tells the other replicas that the user's teams changed).
 func (s *sqlStore) adminChange(ctx context.Context, op string, e SyncEvent, actor string, change func(runner) error) error {
 	e.Outcome, e.Kind = OutcomeAdmin, EventAdmin
 	err := s.InTx(ctx, func(tx Tx) error {
 		run := tx.(*sqlTx).run
 		if err := change(run); err != nil {
+			return err
+		}
+		if err := s.d.notifyUserChanged(ctx, run, e.UserID); err != nil {
 			return err
 		}
 		args := append(s.d.eventArgs(e), actor)

@@ -43,6 +43,21 @@ const (
 	pgNotifyUser        = " SELECT count(*) FROM (SELECT pg_notify('" + SessionsChannel + "', '" + UserPayloadPrefix + "' || $1) FROM d) n"
 )
 
+// pgNotifyUserChanged tells every replica that a user's teams or default
+// team changed: each forgets the user's cached sessions, which are read
+// again (with the new teams) on their next request.
+const pgNotifyUserChanged = "SELECT pg_notify('" + SessionsChannel + "', '" + UserPayloadPrefix + "' || $1)"
+
+// notifyUserChanged sends pgNotifyUserChanged on PostgreSQL (inside r's
+// transaction, if any, so it is delivered on commit); nothing on SQLite.
+func (d *dialect) notifyUserChanged(ctx context.Context, r runner, userID string) error {
+	if d.name != DialectPostgres {
+		return nil
+	}
+	_, err := r.exec(ctx, pgNotifyUserChanged, userID)
+	return wrapErr("notify replicas", err)
+}
+
 // changeSessions runs a session deletion or ending that notifies the other
 // replicas (pgQuery, on PostgreSQL) or not (query, on SQLite: one replica)
 // and returns how many sessions it changed.

@@ -193,21 +193,37 @@ func (t *sqlTx) UserMemberships(ctx context.Context, userID string) ([]Membershi
 	return memberships(rows), nil
 }
 
-// AddMemberships: one statement. A team id that does not exist fails the
+// AddMemberships: one statement (and a notification on PostgreSQL when it
+// changed something). A team id that does not exist fails the
 // statement with an error wrapping ErrNotFound.
 func (t *sqlTx) AddMemberships(ctx context.Context, userID string, teamIDs []string, role, source string, now time.Time) ([]string, error) {
 	if len(teamIDs) == 0 {
 		return []string{}, nil
 	}
-	return t.ids(ctx, "add memberships", t.d.q.addMemberships, userID, t.d.list(teamIDs), role, source, t.d.time(now))
+	ids, err := t.ids(ctx, "add memberships", t.d.q.addMemberships, userID, t.d.list(teamIDs), role, source, t.d.time(now))
+	return ids, t.notifyIfChanged(ctx, userID, ids, err)
 }
 
-// RemoveMemberships: one statement.
+// RemoveMemberships: one statement (and a notification on PostgreSQL when
+// it changed something).
 func (t *sqlTx) RemoveMemberships(ctx context.Context, userID string, teamIDs []string, source string) ([]string, error) {
 	if len(teamIDs) == 0 {
 		return []string{}, nil
 	}
-	return t.ids(ctx, "remove memberships", t.d.q.removeMembers, userID, t.d.list(teamIDs), source)
+	ids, err := t.ids(ctx, "remove memberships", t.d.q.removeMembers, userID, t.d.list(teamIDs), source)
+	return ids, t.notifyIfChanged(ctx, userID, ids, err)
+}
+
+// notifyIfChanged, after a membership statement that changed ids (and did
+// not fail), tells the other replicas (on commit) that the user's teams
+// changed, so that their cached sessions of the user act for the new teams
+// at once. PostgreSQL delivers identical notifications of one transaction
+// once.
+func (t *sqlTx) notifyIfChanged(ctx context.Context, userID string, ids []string, err error) error {
+	if err != nil || len(ids) == 0 {
+		return err
+	}
+	return t.d.notifyUserChanged(ctx, t.run, userID)
 }
 
 // InsertSyncEvent: one statement.
