@@ -2,15 +2,8 @@ package main
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -27,26 +20,7 @@ import (
 // signs with the rotated key, not with a key generated at start.
 func TestKeysRotateUnderKeyFileThenStartWithoutIt(t *testing.T) {
 	cfgPath, _ := writeKeysConfig(t)
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyFile := filepath.Join(t.TempDir(), "assertion.pem")
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	body, err := os.ReadFile(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	withFile := filepath.Join(filepath.Dir(cfgPath), "with-key-file.yaml")
-	if err := os.WriteFile(withFile, append(body, []byte("assertion:\n  key_file: \""+keyFile+"\"\n")...), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	withFile, keyFile := withKeyFile(t, cfgPath)
 	cfg, err := loadConfig(withFile, mapEnv(nil))
 	if err != nil {
 		t.Fatal(err)

@@ -3,13 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"encoding/pem"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -233,26 +226,7 @@ func TestKeysRetireStoredKeyUnderKeyFile(t *testing.T) {
 		t.Errorf("retire --force of the signing key without key_file: %v", err)
 	}
 
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyFile := filepath.Join(t.TempDir(), "assertion.pem")
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	body, err := os.ReadFile(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	withFile := filepath.Join(filepath.Dir(cfgPath), "with-key-file.yaml")
-	if err := os.WriteFile(withFile, append(body, []byte("assertion:\n  key_file: \""+keyFile+"\"\n")...), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	withFile, _ := withKeyFile(t, cfgPath)
 	keys := keysCLI(t, withFile)
 	if out, _ := keys("list"); !strings.Contains(out, "does not sign with this config") {
 		t.Errorf("list under key_file:\n%s", out)

@@ -3,6 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"flag"
 	"os"
@@ -94,6 +99,33 @@ func TestKeyRotationReachesEveryReplicaWithoutRestart(t *testing.T) {
 }
 
 // writeKeysConfig writes a minimal valid config on a SQLite file.
+// withKeyFile writes a fresh ES256 key as a PEM file and a copy of the
+// config at cfgPath that sets assertion.key_file to it; it returns both paths.
+func withKeyFile(t *testing.T, cfgPath string) (withFile, keyFile string) {
+	t.Helper()
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile = filepath.Join(t.TempDir(), "assertion.pem")
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	body, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withFile = filepath.Join(filepath.Dir(cfgPath), "with-key-file.yaml")
+	if err := os.WriteFile(withFile, append(body, []byte("assertion:\n  key_file: \""+keyFile+"\"\n")...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return withFile, keyFile
+}
+
 func writeKeysConfig(t *testing.T) (path, dbURL string) {
 	t.Helper()
 	dir := t.TempDir()
