@@ -87,16 +87,24 @@ func TestRawConflictingFramingAfterCRLFBehindPOST(t *testing.T) {
 	for _, crlf := range []string{"\r\n", "\n", "\r\n\r\n", "\r\r\n\n"} {
 		raw := "POST /v1/first HTTP/1.1\r\n" + head + "Content-Length: 2\r\n\r\nhi" + crlf +
 			"POST /v1/second HTTP/1.1\r\n" + head + "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
-		before := e.upstream.count()
-		answers, closed := sendRawAll(t, addr, raw)
-		t.Logf("%q: %.60q closed=%v", crlf, answers, closed)
-		if len(answers) != 2 || !strings.HasPrefix(answers[0], "200 ") ||
-			!strings.HasPrefix(answers[1], "400 ") || !strings.Contains(answers[1], "both a Content-Length") || !closed {
-			t.Errorf("%q behind the POST: %.80q closed=%v, want 200, then 400 and closed", crlf, answers, closed)
-		}
-		if n := e.upstream.count() - before; n != 1 || e.upstream.last(t).URL.Path != "/v1/first" {
-			t.Errorf("%q: the upstream received %d requests, want only /v1/first", crlf, n)
-		}
+		wantFirstServedSecondRefused(t, e, addr, raw, fmt.Sprintf("%q behind the POST", crlf), "both a Content-Length")
+	}
+}
+
+// wantFirstServedSecondRefused sends raw on one connection and wants two
+// answers: 200 for /v1/first, then a 400 saying reason, the connection
+// closed, and nothing but /v1/first at the upstream.
+func wantFirstServedSecondRefused(t *testing.T, e *e2e, addr, raw, what, reason string) {
+	t.Helper()
+	before := e.upstream.count()
+	answers, closed := sendRawAll(t, addr, raw)
+	t.Logf("%s: %.60q closed=%v", what, answers, closed)
+	if len(answers) != 2 || !strings.HasPrefix(answers[0], "200 ") ||
+		!strings.HasPrefix(answers[1], "400 ") || !strings.Contains(answers[1], reason) || !closed {
+		t.Errorf("%s: %.80q closed=%v, want 200, then 400 (%s) and closed", what, answers, closed, reason)
+	}
+	if n := e.upstream.count() - before; n != 1 || e.upstream.last(t).URL.Path != "/v1/first" {
+		t.Errorf("%s: the upstream received %d requests, want only /v1/first", what, n)
 	}
 }
 
@@ -117,16 +125,7 @@ func TestRawHTTP10TransferEncodingRefused(t *testing.T) {
 		raw := "POST /v1/first HTTP/1.0\r\n" + head + "Content-Length: 2\r\n\r\nhi" +
 			"POST /v1/second HTTP/1.0\r\n" + head + te + "\r\n" + body +
 			"GET /v1/third HTTP/1.0\r\n" + head + "\r\n"
-		before := e.upstream.count()
-		answers, closed := sendRawAll(t, addr, raw)
-		t.Logf("%q: %.60q closed=%v", te, answers, closed)
-		if len(answers) != 2 || !strings.HasPrefix(answers[0], "200 ") ||
-			!strings.HasPrefix(answers[1], "400 ") || !strings.Contains(answers[1], "HTTP/1.0 request had a Transfer-Encoding") || !closed {
-			t.Errorf("%q: %.80q closed=%v, want 200, then 400 and closed", te, answers, closed)
-		}
-		if n := e.upstream.count() - before; n != 1 || e.upstream.last(t).URL.Path != "/v1/first" {
-			t.Errorf("%q: the upstream received %d requests, want only /v1/first", te, n)
-		}
+		wantFirstServedSecondRefused(t, e, addr, raw, fmt.Sprintf("%q", te), "HTTP/1.0 request had a Transfer-Encoding")
 	}
 }
 
