@@ -1,7 +1,6 @@
 package main
 
 import (
-	"database/sql"
 	"net/http"
 	"net/url"
 	"os"
@@ -154,11 +153,6 @@ func TestTwoReplicasListenerReconnectPurges(t *testing.T) {
 	if os.Getenv(storetest.EnvPostgresURL) == "" {
 		storetest.PostgresURL(t) // skips, or fails with TEAMGATE_REQUIRE_POSTGRES
 	}
-	admin, err := sql.Open("postgres", os.Getenv(storetest.EnvPostgresURL))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
 	es, ws := notifyReplicasWatching(t, 2)
 	a, b := es[0], es[1]
 	cookies := signedInOnBoth(t, a, b, id("carol"))
@@ -173,11 +167,8 @@ func TestTwoReplicasListenerReconnectPurges(t *testing.T) {
 	}
 	// Cut B's listener connection, found by its own application_name (no
 	// other test's listener is touched).
-	var killed int
-	if err := admin.QueryRowContext(t.Context(),
-		"SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1 AND query = $2",
-		ws[1].ApplicationName(), `LISTEN "`+store.SessionsChannel+`"`).Scan(&killed); err != nil || killed != 1 {
-		t.Fatalf("terminated %d listener backends named %q (%v), want 1", killed, ws[1].ApplicationName(), err)
+	if killed := storetest.KillSessionListener(t, ws[1]); killed != 1 {
+		t.Fatalf("terminated %d listener backends named %q, want 1", killed, ws[1].ApplicationName())
 	}
 	refusedSoon(t, "after the listener reconnected", b.gw.URL, cookies)
 	deadline := time.Now().Add(10 * time.Second)

@@ -20,12 +20,20 @@ import (
 // the change commits, never before and never for a change rolled back. The
 // payload is the session's stored id (the SHA-256 of the cookie's session
 // id, never the id itself) or "user:" and a user id. A notification is sent
-// only when a row changed. Several deployments sharing one database (in
-// different schemas) hear each other's notifications; that only costs them
-// extra cache misses.
+// only when a row changed. Several deployments sharing one database in
+// different schemas (search_path) use a channel each, named after their
+// schema: one deployment's revocations never reach another's replicas.
 
-// SessionsChannel is the PostgreSQL notification channel of revocations.
+// SessionsChannel is the PostgreSQL notification channel of revocations of a
+// store in the schema "public"; in any other schema it is SessionsChannel,
+// "_" and the first 16 hex digits of the MD5 of the schema's name (a channel
+// name is an identifier: at most 63 bytes).
 const SessionsChannel = "teamgate_sessions"
+
+// pgSessionsChannel computes, on the connection, the channel of the schema
+// its statements use (current_schema(): the first of search_path that
+// exists, where the tables were migrated).
+const pgSessionsChannel = "(CASE current_schema() WHEN 'public' THEN '" + SessionsChannel + "' ELSE '" + SessionsChannel + "_' || left(md5(current_schema()), 16) END)"
 
 // UserPayloadPrefix starts a notification payload naming a user: every
 // session of the user was deleted or ended.
@@ -39,14 +47,14 @@ const (
 	pgDeleteUserSessions = "WITH d AS (DELETE FROM sessions WHERE user_id = $1 RETURNING id)" + pgNotifyUser
 	pgEndUserSessions    = "WITH d AS (UPDATE sessions SET ended_reason = $2 WHERE user_id = $1 AND expires_at > $3 AND ended_reason = '' RETURNING id)" + pgNotifyUser
 
-	pgNotifyEachSession = " SELECT count(*) FROM (SELECT pg_notify('" + SessionsChannel + "', d.id) FROM d) n"
-	pgNotifyUser        = " SELECT count(*) FROM (SELECT pg_notify('" + SessionsChannel + "', '" + UserPayloadPrefix + "' || $1) FROM d) n"
+	pgNotifyEachSession = " SELECT count(*) FROM (SELECT pg_notify(" + pgSessionsChannel + ", d.id) FROM d) n"
+	pgNotifyUser        = " SELECT count(*) FROM (SELECT pg_notify(" + pgSessionsChannel + ", '" + UserPayloadPrefix + "' || $1) FROM d) n"
 )
 
 // pgNotifyUserChanged tells every replica that a user's teams or default
 // team changed: each forgets the user's cached sessions, which are read
 // again (with the new teams) on their next request.
-const pgNotifyUserChanged = "SELECT pg_notify('" + SessionsChannel + "', '" + UserPayloadPrefix + "' || $1)"
+const pgNotifyUserChanged = "SELECT pg_notify(" + pgSessionsChannel + ", '" + UserPayloadPrefix + "' || $1)"
 
 // notifyUserChanged sends pgNotifyUserChanged on PostgreSQL (inside r's
 // transaction, if any, so it is delivered on commit); nothing on SQLite.
@@ -101,12 +109,13 @@ type SessionWatcher interface {
 
 // SessionWatch is a running watcher.
 type SessionWatch struct {
-	name  string // the listener connection's application_name
-	l     *pq.Listener
-	ready chan struct{}
-	stop  chan struct{}
-	done  chan struct{}
-	once  sync.Once
+	name    string // the listener connection's application_name
+	channel string // the channel it listens on
+	l       *pq.Listener
+	ready   chan struct{}
+	stop    chan struct{}
+	done    chan struct{}
+	once    sync.Once
 }
 
 // Reconnect backoff of the listener, and how often it checks its connection
@@ -117,6 +126,8 @@ const (
 	watchMaxReconnect = 5 * time.Second
 	watchPing         = time.Minute
 	watchCloseWait    = watchMaxReconnect + 5*time.Second
+	// watchChannelTimeout bounds the query of the channel's name.
+	watchChannelTimeout = 10 * time.Second
 )
 
 // WatchSessions starts a watcher (see SessionWatcher).
@@ -128,7 +139,15 @@ func (s *sqlStore) WatchSessions(ev SessionEvents) (*SessionWatch, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &SessionWatch{name: name, ready: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
+	// The channel of this store's schema, as the notifying statements
+	// compute it (the listener's connection has the same search_path).
+	ctx, cancel := context.WithTimeout(context.Background(), watchChannelTimeout)
+	defer cancel()
+	var channel string
+	if err := s.reader().get(ctx, &channel, "SELECT "+pgSessionsChannel); err != nil {
+		return nil, wrapErr("session listener: channel name", err)
+	}
+	w := &SessionWatch{name: name, channel: channel, ready: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
 	w.l = pq.NewListener(dsn, watchMinReconnect, watchMaxReconnect, func(t pq.ListenerEventType, err error) {
 		if t == pq.ListenerEventDisconnected && ev.Disconnected != nil {
 			ev.Disconnected(err)
@@ -163,6 +182,10 @@ func listenerDSN(dsn string) (string, string, error) {
 // ApplicationName is the listener connection's application_name.
 func (w *SessionWatch) ApplicationName() string { return w.name }
 
+// Channel is the notification channel the watcher listens on: this store's
+// schema's (see SessionsChannel).
+func (w *SessionWatch) Channel() string { return w.channel }
+
 // Ready is closed once the watcher listens (after its first Reset).
 func (w *SessionWatch) Ready() <-chan struct{} { return w.ready }
 
@@ -181,7 +204,7 @@ func (w *SessionWatch) Close() {
 func (w *SessionWatch) run(ev SessionEvents) {
 	defer close(w.done)
 	listening := make(chan error, 1)
-	go func() { listening <- w.l.Listen(SessionsChannel) }()
+	go func() { listening <- w.l.Listen(w.channel) }()
 	ping := time.NewTicker(watchPing)
 	defer ping.Stop()
 	var (

@@ -1,10 +1,7 @@
 package store_test
 
 import (
-	"context"
-	"database/sql"
 	"errors"
-	"os"
 	"runtime"
 	"strings"
 	"testing"
@@ -99,6 +96,20 @@ func TestSessionNotifications(t *testing.T) {
 		waitReady(t, w)
 		log.next(t, "reset")
 
+		// Another deployment's, in another schema of the same database, on
+		// a channel of its own: not heard.
+		other := storetest.New(t, store.DialectPostgres)
+		sessionUser(t, other, "x1")
+		if err := other.DeleteSession(t.Context(), "x1-s1"); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := other.EndUserSessions(t.Context(), "x1", "account_disabled", time.Now()); err != nil || n != 1 {
+			t.Fatalf("EndUserSessions(x1) on the other schema = %d, %v; want 1", n, err)
+		}
+		if !strings.HasPrefix(w.Channel(), store.SessionsChannel+"_") || len(w.Channel()) != len(store.SessionsChannel)+17 {
+			t.Fatalf("the watcher of a store in a schema of its own listens on %q, want %s_ and 16 hex digits", w.Channel(), store.SessionsChannel)
+		}
+
 		// Nothing changed, nothing heard: the next event is the next change.
 		if err := b.DeleteSession(t.Context(), "nope"); err != nil {
 			t.Fatal(err)
@@ -132,12 +143,6 @@ func TestSessionNotificationsReconnect(t *testing.T) {
 	rs := storetest.Replicas(t, store.DialectPostgres, 2)
 	a, b := rs[0], rs[1]
 	sessionUser(t, b, "u1")
-	admin, err := sql.Open("postgres", os.Getenv(storetest.EnvPostgresURL))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-
 	log := sessionEventLog(make(chan string, 64))
 	w, err := a.(store.SessionWatcher).WatchSessions(log.events())
 	if err != nil {
@@ -152,7 +157,7 @@ func TestSessionNotificationsReconnect(t *testing.T) {
 	if !strings.Contains(w.ApplicationName(), "/sessions-") {
 		t.Fatalf("listener application_name = %q", w.ApplicationName())
 	}
-	if n := killListener(t, admin, w.ApplicationName()); n != 1 {
+	if n := storetest.KillSessionListener(t, w); n != 1 {
 		t.Fatalf("terminated %d backends named %q, want the watcher's one", n, w.ApplicationName())
 	}
 	log.next(t, "disconnected")
@@ -172,19 +177,6 @@ func waitReady(t *testing.T, w *store.SessionWatch) {
 	}
 }
 
-// killListener terminates the listening backend whose application_name is
-// name, and returns how many it terminated.
-func killListener(t *testing.T, db *sql.DB, name string) int {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	var n int
-	if err := db.QueryRowContext(ctx, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1 AND query = $2",
-		name, `LISTEN "`+store.SessionsChannel+`"`).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
 
 // Close stops the watcher's goroutines and its connection's.
 func TestSessionWatchCloseLeavesNoGoroutine(t *testing.T) {

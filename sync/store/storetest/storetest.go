@@ -123,3 +123,23 @@ func postgresSchemaURL(t testing.TB) string {
 	u.RawQuery = q.Encode()
 	return u.String()
 }
+
+// KillSessionListener terminates w's listening backend, found by its own
+// application_name and channel (no other test's listener is touched), and
+// returns how many backends it terminated.
+func KillSessionListener(t testing.TB, w *store.SessionWatch) int {
+	t.Helper()
+	db, err := sql.Open("postgres", os.Getenv(EnvPostgresURL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var n int
+	if err := db.QueryRowContext(ctx, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1 AND query = $2",
+		w.ApplicationName(), `LISTEN "`+w.Channel()+`"`).Scan(&n); err != nil {
+		t.Fatalf("storetest: terminate the session listener: %v", err)
+	}
+	return n
+}
