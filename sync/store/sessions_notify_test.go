@@ -177,7 +177,6 @@ func waitReady(t *testing.T, w *store.SessionWatch) {
 	}
 }
 
-
 // Close stops the watcher's goroutines and its connection's.
 func TestSessionWatchCloseLeavesNoGoroutine(t *testing.T) {
 	s := storetest.New(t, store.DialectPostgres)
