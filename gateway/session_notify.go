@@ -1,5 +1,7 @@
 package gateway
 
+import "slices"
+
 // Revocations made on other replicas. On PostgreSQL the store notifies every
 // replica when sessions are deleted or ended (sync/store/sessions_notify.go)
 // and the app passes what it hears here, so a sign-out on one replica is
@@ -18,6 +20,24 @@ func (g *Gateway) RevokeSession(sessionID string) {
 func (g *Gateway) RevokeUserSessions(userID string) {
 	g.sessions.revokeUser(userID)
 	g.forgetAssertions(userID)
+}
+
+// RevokeTeamSessions forgets every session on this replica whose user is a
+// member of teamID (the team was renamed: the cached sessions name it, and
+// order their teams, by its old alias). Their next request reads them
+// again.
+func (g *Gateway) RevokeTeamSessions(teamID string) {
+	g.sessions.revokeTeam(teamID)
+}
+
+// revokeTeam forgets every session whose principal has teamID, at once.
+func (s *sessionResolver) revokeTeam(teamID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.epoch++
+	s.cache.deleteWhere(func(e *principalEntry) bool {
+		return slices.ContainsFunc(e.principal.Teams, func(t TeamRef) bool { return t.ID == teamID })
+	})
 }
 
 // PurgeSessions forgets every cached session on this replica: revocations

@@ -140,6 +140,33 @@ func TestTwoReplicasRevocationHeardAtOnce(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	})
+	t.Run("team renamed", func(t *testing.T) {
+		// alice's teams, ordered by alias: Data Science, Engineering; with
+		// no default team chosen she acts for the first.
+		cookies := signedInOnBoth(t, a, b, id("alice"))
+		actingOnB := func() string {
+			if code := modelsWith(t, b.gw.URL, cookies); code != http.StatusOK {
+				t.Fatalf("alice on B: %d", code)
+			}
+			return b.upstream.last(t).Header.Get("X-LiteLLM-Team-Id")
+		}
+		if got := actingOnB(); got != id("data-science") {
+			t.Fatalf("alice acts for %s on B, want Data Science (%s)", got, id("data-science"))
+		}
+		// Engineering is renamed in Entra; bob, newly in it, signs in on A,
+		// whose sync renames the team. B's cached session of alice (cache_ttl
+		// 10m) still orders her teams by the old alias unless told.
+		a.tenant.AddMember(id("engineering"), id("bob"))
+		a.tenant.RenameGroup(id("engineering"), "AI Engineering")
+		a.browser().signIn(a.gw.URL, "/", id("bob"))
+		deadline := time.Now().Add(10 * time.Second)
+		for got := actingOnB(); got != id("engineering"); got = actingOnB() {
+			if time.Now().After(deadline) {
+				t.Fatalf("B: alice still acts for %s 10s after Engineering became AI Engineering (cache_ttl 10m)", got)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
 	t.Run("revoke-sessions", func(t *testing.T) {
 		cookies := signedInOnBoth(t, a, b, id("alice"))
 		revokeSessions(t, a, a.gw.URL, id("alice"))

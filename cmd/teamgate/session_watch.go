@@ -17,6 +17,7 @@ func (a *app) watchSessions() *store.SessionWatch {
 	w, err := sw.WatchSessions(store.SessionEvents{
 		Session: a.gateway.RevokeSession,
 		User:    a.gateway.RevokeUserSessions,
+		Team:    a.gateway.RevokeTeamSessions,
 		Reset: func(reconnected bool) {
 			a.gateway.PurgeSessions()
 			if reconnected {

@@ -36,8 +36,13 @@ const SessionsChannel = "teamgate_sessions"
 const pgSessionsChannel = "(CASE current_schema() WHEN 'public' THEN '" + SessionsChannel + "' ELSE '" + SessionsChannel + "_' || left(md5(current_schema()), 16) END)"
 
 // UserPayloadPrefix starts a notification payload naming a user: every
-// session of the user was deleted or ended.
+// session of the user was deleted or ended, or the user's teams changed.
 const UserPayloadPrefix = "user:"
+
+// TeamPayloadPrefix starts a notification payload naming a team that was
+// renamed: its members' cached sessions name it, and order their teams, by
+// its old alias.
+const TeamPayloadPrefix = "team:"
 
 // One statement each: the change, then one notification per changed row
 // (PostgreSQL folds identical notifications of a transaction into one), and
@@ -55,6 +60,20 @@ const (
 // team changed: each forgets the user's cached sessions, which are read
 // again (with the new teams) on their next request.
 const pgNotifyUserChanged = "SELECT pg_notify(" + pgSessionsChannel + ", '" + UserPayloadPrefix + "' || $1)"
+
+// pgNotifyTeamsChanged tells every replica that teams were renamed: each
+// forgets the cached sessions of their members (one notification per team).
+const pgNotifyTeamsChanged = "SELECT count(*) FROM (SELECT pg_notify(" + pgSessionsChannel + ", '" + TeamPayloadPrefix + "' || x) FROM unnest($1::text[]) x) n"
+
+// notifyTeamsChanged sends pgNotifyTeamsChanged for ids on PostgreSQL (in
+// r's transaction: delivered on commit); nothing on SQLite or for no ids.
+func (d *dialect) notifyTeamsChanged(ctx context.Context, r runner, ids []string) error {
+	if d.name != DialectPostgres || len(ids) == 0 {
+		return nil
+	}
+	var n int64
+	return wrapErr("notify replicas", r.get(ctx, &n, pgNotifyTeamsChanged, d.list(ids)))
+}
 
 // notifyUserChanged sends pgNotifyUserChanged on PostgreSQL (inside r's
 // transaction, if any, so it is delivered on commit); nothing on SQLite.
@@ -88,8 +107,11 @@ func (s *sqlStore) changeSessions(ctx context.Context, what, query, pgQuery stri
 type SessionEvents struct {
 	// Session: the session with this stored id was deleted.
 	Session func(id string)
-	// User: every session of the user was deleted or ended.
+	// User: every session of the user was deleted or ended, or the user's
+	// teams changed; forget the user's sessions.
 	User func(userID string)
+	// Team: the team was renamed; forget its members' sessions.
+	Team func(teamID string)
 	// Reset: notifications may have been missed (the watcher connected, or
 	// reconnected after losing its connection); forget every session.
 	Reset func(reconnected bool)
@@ -235,6 +257,8 @@ func (w *SessionWatch) run(ev SessionEvents) {
 				ev.Reset(true)
 			case strings.HasPrefix(n.Extra, UserPayloadPrefix):
 				ev.User(strings.TrimPrefix(n.Extra, UserPayloadPrefix))
+			case strings.HasPrefix(n.Extra, TeamPayloadPrefix):
+				ev.Team(strings.TrimPrefix(n.Extra, TeamPayloadPrefix))
 			case n.Extra != "":
 				ev.Session(n.Extra)
 			}

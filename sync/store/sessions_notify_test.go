@@ -18,6 +18,7 @@ func (c sessionEventLog) events() store.SessionEvents {
 	return store.SessionEvents{
 		Session: func(id string) { c <- "session " + id },
 		User:    func(id string) { c <- "user " + id },
+		Team:    func(id string) { c <- "team " + id },
 		Reset: func(reconnected bool) {
 			if reconnected {
 				c <- "reset reconnected"
@@ -129,6 +130,27 @@ func TestSessionNotifications(t *testing.T) {
 			t.Fatalf("DeleteUserSessions = %d, %v; want 1", n, err)
 		}
 		log.next(t, "user u1")
+
+		// A renamed team: its members' sessions name it by its old alias.
+		// A "rename" to the same alias changes nothing and sends nothing.
+		rename := func(alias string) {
+			t.Helper()
+			if err := b.InTx(t.Context(), func(tx store.Tx) error {
+				_, err := tx.RenameTeams(t.Context(), map[string]string{"g1": alias, "g2": "Two"}, time.Now())
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := b.InTx(t.Context(), func(tx store.Tx) error {
+			_, err := tx.InsertTeams(t.Context(), []store.Team{{ID: "g1", Alias: "One"}, {ID: "g2", Alias: "Two"}}, time.Now())
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		rename("One")
+		rename("Uno")
+		log.next(t, "team g1")
 		select {
 		case e := <-log:
 			t.Fatalf("unexpected session event %q", e)

@@ -164,7 +164,9 @@ func (t *sqlTx) InsertTeams(ctx context.Context, in []Team, now time.Time) ([]st
 	return t.ids(ctx, "insert teams", t.d.q.insertTeams, doc, t.d.time(now))
 }
 
-// RenameTeams: one statement; only rows whose alias differs are touched.
+// RenameTeams: one statement; only rows whose alias differs are touched. On
+// PostgreSQL a second one, when a team was renamed, tells the other replicas
+// (on commit), whose cached sessions of its members hold the old alias.
 func (t *sqlTx) RenameTeams(ctx context.Context, aliases map[string]string, now time.Time) ([]string, error) {
 	if len(aliases) == 0 {
 		return []string{}, nil
@@ -173,7 +175,11 @@ func (t *sqlTx) RenameTeams(ctx context.Context, aliases map[string]string, now 
 	if err != nil {
 		return nil, fmt.Errorf("store: rename teams: %w", err)
 	}
-	return t.ids(ctx, "rename teams", t.d.q.renameTeams, doc, t.d.time(now))
+	ids, err := t.ids(ctx, "rename teams", t.d.q.renameTeams, doc, t.d.time(now))
+	if err != nil {
+		return nil, err
+	}
+	return ids, t.d.notifyTeamsChanged(ctx, t.run, ids)
 }
 
 // SetAssigned: one statement; only rows whose flag differs are touched.
