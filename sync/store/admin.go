@@ -60,7 +60,7 @@ func (s *sqlStore) Session(ctx context.Context, id string, now time.Time) (Sessi
 // (signing out twice is fine).
 // On PostgreSQL it notifies the other replicas (sessions_notify.go).
 func (s *sqlStore) DeleteSession(ctx context.Context, id string) error {
-	_, err := s.changeSessions(ctx, "delete session", s.d.q.deleteSession, pgDeleteSession, id)
+	_, err := s.changeSessions(ctx, "delete session", id, s.d.q.deleteSession, pgDeleteSession, id)
 	return err
 }
 

@@ -58,6 +58,9 @@ type sqlStore struct {
 	sleep func(ctx context.Context, d time.Duration) error
 	// leaderScope names the SQLite database for TryLeader (background.go).
 	leaderScope string
+	// hub carries revocations to this process's watchers on SQLite
+	// (sessions_local.go); nil on PostgreSQL.
+	hub *localHub
 	// dsn is the PostgreSQL connection string, for the session listener
 	// (sessions_notify.go). Never logged: it may hold a password.
 	dsn string
@@ -105,6 +108,7 @@ func Open(ctx context.Context, url string, opts ...Option) (Store, error) {
 
 func (s *sqlStore) openSQLite(path string, o options) error {
 	s.leaderScope = s.sqliteLeaderScope(path)
+	s.hub = localHubFor(s.leaderScope)
 	const common = "_busy_timeout=10000&_foreign_keys=1"
 	if path == ":memory:" {
 		// Every connection would see its own empty database: use one.
@@ -193,10 +197,15 @@ type runner struct {
 		sqlx.ExecerContext
 	}
 	n *atomic.Int64
+	// hub (SQLite only) hears the revocations the statements make
+	// (sessions_local.go); pending, in a transaction, holds them until it
+	// commits.
+	hub     *localHub
+	pending *[]string
 }
 
 func (s *sqlStore) reader() runner { return runner{ext: s.r, n: &s.statements} }
-func (s *sqlStore) writer() runner { return runner{ext: s.w, n: &s.statements} }
+func (s *sqlStore) writer() runner { return runner{ext: s.w, n: &s.statements, hub: s.hub} }
 
 func (r runner) get(ctx context.Context, dest any, query string, args ...any) error {
 	r.n.Add(1)

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/url"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -66,9 +65,16 @@ const pgNotifyUserChanged = "SELECT pg_notify(" + pgSessionsChannel + ", '" + Us
 const pgNotifyTeamsChanged = "SELECT count(*) FROM (SELECT pg_notify(" + pgSessionsChannel + ", '" + TeamPayloadPrefix + "' || x) FROM unnest($1::text[]) x) n"
 
 // notifyTeamsChanged sends pgNotifyTeamsChanged for ids on PostgreSQL (in
-// r's transaction: delivered on commit); nothing on SQLite or for no ids.
+// r's transaction: delivered on commit); on SQLite it tells this process's
+// watchers (on commit too).
 func (d *dialect) notifyTeamsChanged(ctx context.Context, r runner, ids []string) error {
-	if d.name != DialectPostgres || len(ids) == 0 {
+	if d.name != DialectPostgres {
+		for _, id := range ids {
+			r.note(TeamPayloadPrefix + id)
+		}
+		return nil
+	}
+	if len(ids) == 0 {
 		return nil
 	}
 	var n int64
@@ -76,9 +82,11 @@ func (d *dialect) notifyTeamsChanged(ctx context.Context, r runner, ids []string
 }
 
 // notifyUserChanged sends pgNotifyUserChanged on PostgreSQL (inside r's
-// transaction, if any, so it is delivered on commit); nothing on SQLite.
+// transaction, if any, so it is delivered on commit); on SQLite it tells
+// this process's watchers, on commit too.
 func (d *dialect) notifyUserChanged(ctx context.Context, r runner, userID string) error {
 	if d.name != DialectPostgres {
+		r.note(UserPayloadPrefix + userID)
 		return nil
 	}
 	_, err := r.exec(ctx, pgNotifyUserChanged, userID)
@@ -86,9 +94,10 @@ func (d *dialect) notifyUserChanged(ctx context.Context, r runner, userID string
 }
 
 // changeSessions runs a session deletion or ending that notifies the other
-// replicas (pgQuery, on PostgreSQL) or not (query, on SQLite: one replica)
-// and returns how many sessions it changed.
-func (s *sqlStore) changeSessions(ctx context.Context, what, query, pgQuery string, args ...any) (int64, error) {
+// replicas (pgQuery, on PostgreSQL) or this process's watchers (query and
+// then payload, on SQLite: one process) and returns how many sessions it
+// changed.
+func (s *sqlStore) changeSessions(ctx context.Context, what, payload, query, pgQuery string, args ...any) (int64, error) {
 	if s.d.name == DialectPostgres {
 		var n int64
 		err := s.writer().get(ctx, &n, pgQuery, args...)
@@ -99,6 +108,9 @@ func (s *sqlStore) changeSessions(ctx context.Context, what, query, pgQuery stri
 		return 0, wrapErr(what, err)
 	}
 	n, err := res.RowsAffected()
+	if err == nil && n > 0 {
+		s.writer().note(payload)
+	}
 	return n, wrapErr(what, err)
 }
 
@@ -121,11 +133,13 @@ type SessionEvents struct {
 }
 
 // SessionWatcher is implemented by stores whose revocations every replica
-// can hear at once. Only PostgreSQL has them: WatchSessions on SQLite
-// returns errors.ErrUnsupported.
+// can hear at once: on PostgreSQL through LISTEN/NOTIFY, on SQLite (one
+// process) through an in-process hub (sessions_local.go).
 type SessionWatcher interface {
-	// WatchSessions listens on a connection of its own until Close. It does
-	// not wait for the connection; Ready is closed once listening.
+	// WatchSessions listens (on PostgreSQL on a connection of its own)
+	// until Close. It does not wait for the connection; Ready is closed
+	// once listening.
+	// It returns errors.ErrUnsupported for a store that cannot watch.
 	WatchSessions(ev SessionEvents) (*SessionWatch, error)
 }
 
@@ -133,6 +147,8 @@ type SessionWatcher interface {
 type SessionWatch struct {
 	name    string // the listener connection's application_name
 	channel string // the channel it listens on
+	// closeFn (SQLite) ends the subscription to the store's hub.
+	closeFn func()
 	l       *pq.Listener
 	ready   chan struct{}
 	stop    chan struct{}
@@ -154,6 +170,9 @@ const (
 
 // WatchSessions starts a watcher (see SessionWatcher).
 func (s *sqlStore) WatchSessions(ev SessionEvents) (*SessionWatch, error) {
+	if s.hub != nil {
+		return s.watchLocal(ev), nil
+	}
 	if s.d.name != DialectPostgres || s.dsn == "" {
 		return nil, errors.ErrUnsupported
 	}
@@ -201,11 +220,12 @@ func listenerDSN(dsn string) (string, string, error) {
 	return u.String(), name, nil
 }
 
-// ApplicationName is the listener connection's application_name.
+// ApplicationName is the listener connection's application_name ("" on
+// SQLite).
 func (w *SessionWatch) ApplicationName() string { return w.name }
 
 // Channel is the notification channel the watcher listens on: this store's
-// schema's (see SessionsChannel).
+// schema's (see SessionsChannel); "" on SQLite.
 func (w *SessionWatch) Channel() string { return w.channel }
 
 // Ready is closed once the watcher listens (after its first Reset).
@@ -215,7 +235,12 @@ func (w *SessionWatch) Ready() <-chan struct{} { return w.ready }
 func (w *SessionWatch) Close() {
 	w.once.Do(func() {
 		close(w.stop)
-		_ = w.l.Close()
+		if w.closeFn != nil {
+			w.closeFn()
+		}
+		if w.l != nil {
+			_ = w.l.Close()
+		}
 		select {
 		case <-w.done:
 		case <-time.After(watchCloseWait):
@@ -255,12 +280,8 @@ func (w *SessionWatch) run(ev SessionEvents) {
 			switch {
 			case n == nil: // reconnected (pq sends nil after re-listening)
 				ev.Reset(true)
-			case strings.HasPrefix(n.Extra, UserPayloadPrefix):
-				ev.User(strings.TrimPrefix(n.Extra, UserPayloadPrefix))
-			case strings.HasPrefix(n.Extra, TeamPayloadPrefix):
-				ev.Team(strings.TrimPrefix(n.Extra, TeamPayloadPrefix))
-			case n.Extra != "":
-				ev.Session(n.Extra)
+			default:
+				dispatch(ev, n.Extra)
 			}
 		case <-ping.C:
 			// Not here: a ping's answer may queue behind the notifications

@@ -75,88 +75,128 @@ func sessionUser(t *testing.T, s store.Store, ids ...string) {
 }
 
 // A replica hears, at once, the sessions another replica deletes or ends,
-// only those that changed, and only after the change committed; SQLite has
-// no watcher.
+// the users and teams that changed, only those, and only after the change
+// committed. On SQLite (one process) the "replicas" are two stores on one
+// file in this process.
 func TestSessionNotifications(t *testing.T) {
-	t.Run(store.DialectSQLite, func(t *testing.T) {
-		s := storetest.New(t, store.DialectSQLite)
-		if _, err := s.(store.SessionWatcher).WatchSessions(sessionEventLog(make(chan string, 8)).events()); !errors.Is(err, errors.ErrUnsupported) {
-			t.Fatalf("WatchSessions on SQLite: %v, want ErrUnsupported", err)
-		}
-	})
-	t.Run(store.DialectPostgres, func(t *testing.T) {
-		rs := storetest.Replicas(t, store.DialectPostgres, 2)
-		a, b := rs[0], rs[1]
-		sessionUser(t, b, "u1", "u2")
-		log := sessionEventLog(make(chan string, 64))
-		w, err := a.(store.SessionWatcher).WatchSessions(log.events())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(w.Close)
-		waitReady(t, w)
-		log.next(t, "reset")
+	for _, backend := range storetest.Backends() {
+		t.Run(backend, func(t *testing.T) {
+			rs := storetest.Replicas(t, backend, 2)
+			a, b := rs[0], rs[1]
+			sessionUser(t, b, "u1", "u2")
+			log := sessionEventLog(make(chan string, 64))
+			w, err := a.(store.SessionWatcher).WatchSessions(log.events())
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(w.Close)
+			waitReady(t, w)
+			log.next(t, "reset")
 
-		// Another deployment's, in another schema of the same database, on
-		// a channel of its own: not heard.
-		other := storetest.New(t, store.DialectPostgres)
-		sessionUser(t, other, "x1")
-		if err := other.DeleteSession(t.Context(), "x1-s1"); err != nil {
-			t.Fatal(err)
-		}
-		if n, err := other.EndUserSessions(t.Context(), "x1", "account_disabled", time.Now()); err != nil || n != 1 {
-			t.Fatalf("EndUserSessions(x1) on the other schema = %d, %v; want 1", n, err)
-		}
-		if !strings.HasPrefix(w.Channel(), store.SessionsChannel+"_") || len(w.Channel()) != len(store.SessionsChannel)+17 {
-			t.Fatalf("the watcher of a store in a schema of its own listens on %q, want %s_ and 16 hex digits", w.Channel(), store.SessionsChannel)
-		}
+			// Another deployment's (another schema of the same database, on a
+			// channel of its own; another SQLite file): not heard.
+			other := storetest.New(t, backend)
+			sessionUser(t, other, "x1")
+			if err := other.DeleteSession(t.Context(), "x1-s1"); err != nil {
+				t.Fatal(err)
+			}
+			if n, err := other.EndUserSessions(t.Context(), "x1", "account_disabled", time.Now()); err != nil || n != 1 {
+				t.Fatalf("EndUserSessions(x1) on the other database = %d, %v; want 1", n, err)
+			}
+			if backend == store.DialectPostgres && (!strings.HasPrefix(w.Channel(), store.SessionsChannel+"_") || len(w.Channel()) != len(store.SessionsChannel)+17) {
+				t.Fatalf("the watcher of a store in a schema of its own listens on %q, want %s_ and 16 hex digits", w.Channel(), store.SessionsChannel)
+			}
 
-		// Nothing changed, nothing heard: the next event is the next change.
-		if err := b.DeleteSession(t.Context(), "nope"); err != nil {
-			t.Fatal(err)
-		}
-		if n, err := b.EndUserSessions(t.Context(), "ghost", "account_disabled", time.Now()); err != nil || n != 0 {
-			t.Fatalf("EndUserSessions(ghost) = %d, %v", n, err)
-		}
-		if err := b.DeleteSession(t.Context(), "u1-s1"); err != nil {
-			t.Fatal(err)
-		}
-		log.next(t, "session u1-s1")
-		if n, err := b.EndUserSessions(t.Context(), "u2", "account_disabled", time.Now()); err != nil || n != 2 {
-			t.Fatalf("EndUserSessions = %d, %v; want 2", n, err)
-		}
-		log.next(t, "user u2")
-		if n, err := b.DeleteUserSessions(t.Context(), "u1"); err != nil || n != 1 {
-			t.Fatalf("DeleteUserSessions = %d, %v; want 1", n, err)
-		}
-		log.next(t, "user u1")
+			// Nothing changed, nothing heard: the next event is the next change.
+			if err := b.DeleteSession(t.Context(), "nope"); err != nil {
+				t.Fatal(err)
+			}
+			if n, err := b.EndUserSessions(t.Context(), "ghost", "account_disabled", time.Now()); err != nil || n != 0 {
+				t.Fatalf("EndUserSessions(ghost) = %d, %v", n, err)
+			}
+			if err := b.DeleteSession(t.Context(), "u1-s1"); err != nil {
+				t.Fatal(err)
+			}
+			log.next(t, "session u1-s1")
+			if n, err := b.EndUserSessions(t.Context(), "u2", "account_disabled", time.Now()); err != nil || n != 2 {
+				t.Fatalf("EndUserSessions = %d, %v; want 2", n, err)
+			}
+			log.next(t, "user u2")
+			if n, err := b.DeleteUserSessions(t.Context(), "u1"); err != nil || n != 1 {
+				t.Fatalf("DeleteUserSessions = %d, %v; want 1", n, err)
+			}
+			log.next(t, "user u1")
 
-		// A renamed team: its members' sessions name it by its old alias.
-		// A "rename" to the same alias changes nothing and sends nothing.
-		rename := func(alias string) {
-			t.Helper()
+			// A renamed team: its members' sessions name it by its old alias.
+			// A "rename" to the same alias changes nothing and sends nothing;
+			// a rename rolled back sends nothing.
+			rename := func(alias string, fail error) {
+				t.Helper()
+				if err := b.InTx(t.Context(), func(tx store.Tx) error {
+					if _, err := tx.RenameTeams(t.Context(), map[string]string{"g1": alias, "g2": "Two"}, time.Now()); err != nil {
+						return err
+					}
+					return fail
+				}); !errors.Is(err, fail) {
+					t.Fatalf("rename to %q: %v, want %v", alias, err, fail)
+				}
+			}
 			if err := b.InTx(t.Context(), func(tx store.Tx) error {
-				_, err := tx.RenameTeams(t.Context(), map[string]string{"g1": alias, "g2": "Two"}, time.Now())
+				_, err := tx.InsertTeams(t.Context(), []store.Team{{ID: "g1", Alias: "One"}, {ID: "g2", Alias: "Two"}}, time.Now())
 				return err
 			}); err != nil {
 				t.Fatal(err)
 			}
-		}
-		if err := b.InTx(t.Context(), func(tx store.Tx) error {
-			_, err := tx.InsertTeams(t.Context(), []store.Team{{ID: "g1", Alias: "One"}, {ID: "g2", Alias: "Two"}}, time.Now())
-			return err
-		}); err != nil {
-			t.Fatal(err)
-		}
-		rename("One")
-		rename("Uno")
-		log.next(t, "team g1")
-		select {
-		case e := <-log:
-			t.Fatalf("unexpected session event %q", e)
-		case <-time.After(200 * time.Millisecond):
-		}
-	})
+			rename("One", nil)
+			rename("Eins", errors.New("rolled back"))
+			rename("Uno", nil)
+			log.next(t, "team g1")
+
+			// A membership change, heard on commit; one rolled back is not.
+			member := func(fail error) {
+				t.Helper()
+				if err := b.InTx(t.Context(), func(tx store.Tx) error {
+					if _, err := tx.AddMemberships(t.Context(), "u2", []string{"g2"}, "user", store.SourceEntra, time.Now()); err != nil {
+						return err
+					}
+					return fail
+				}); !errors.Is(err, fail) {
+					t.Fatalf("add membership: %v, want %v", err, fail)
+				}
+			}
+			member(errors.New("rolled back"))
+			member(nil)
+			log.next(t, "user u2")
+			select {
+			case e := <-log:
+				t.Fatalf("unexpected session event %q", e)
+			case <-time.After(200 * time.Millisecond):
+			}
+		})
+	}
+}
+
+// A watcher that is closed stops hearing (SQLite: it leaves the hub).
+func TestSessionWatchClosedHearsNothing(t *testing.T) {
+	s := storetest.New(t, store.DialectSQLite)
+	sessionUser(t, s, "u1")
+	log := sessionEventLog(make(chan string, 64))
+	w, err := s.(store.SessionWatcher).WatchSessions(log.events())
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitReady(t, w)
+	log.next(t, "reset")
+	w.Close()
+	w.Close() // idempotent
+	if err := s.DeleteSession(t.Context(), "u1-s1"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case e := <-log:
+		t.Fatalf("a closed watcher heard %q", e)
+	case <-time.After(100 * time.Millisecond):
+	}
 }
 
 // A watcher whose connection is lost reconnects, tells its owner to forget

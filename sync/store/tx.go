@@ -59,7 +59,8 @@ func (s *sqlStore) runTx(ctx context.Context, fn func(Tx) error) (err error) {
 			_ = tx.Rollback()
 		}
 	}()
-	t := &sqlTx{d: s.d, run: runner{ext: tx, n: &s.statements}}
+	var pending []string
+	t := &sqlTx{d: s.d, run: runner{ext: tx, n: &s.statements, hub: s.hub, pending: &pending}}
 	if err := fn(t); err != nil {
 		done = true
 		s.statements.Add(1)
@@ -71,6 +72,7 @@ func (s *sqlStore) runTx(ctx context.Context, fn func(Tx) error) (err error) {
 	if err := tx.Commit(); err != nil {
 		return wrapErr("commit", err)
 	}
+	s.hub.publish(pending...)
 	return nil
 }
 
