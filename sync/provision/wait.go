@@ -21,7 +21,7 @@ func (e *ParkedError) Error() string {
 
 // WaitFor returns nil once every operation among ids was delivered (one no
 // longer in the outbox was delivered and pruned), a *ParkedError as soon as
-// one is parked, or ctx's error. It wakes the worker first, then re-checks
+// one is parked, or ctx's error (also when ctx ends during a read). It wakes the worker first, then re-checks
 // whenever this worker settles a batch, and every PollInterval for
 // operations another replica delivers.
 func (w *Worker) WaitFor(ctx context.Context, ids []int64) error {
@@ -34,6 +34,11 @@ func (w *Worker) WaitFor(ctx context.Context, ids []int64) error {
 		progressed := w.progressed() // before reading, so no settlement is missed
 		ops, err := w.Store.OutboxOps(ctx, ids)
 		if err != nil {
+			if cerr := ctx.Err(); cerr != nil {
+				// The wait ran out during the read: the driver reports a
+				// cancelled statement, but the cause is the deadline.
+				return fmt.Errorf("provision: wait for operations: %w (%v)", cerr, err)
+			}
 			return fmt.Errorf("provision: wait for operations: %w", err)
 		}
 		pending := 0

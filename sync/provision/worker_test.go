@@ -2,6 +2,7 @@ package provision_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"net/http/httptest"
@@ -235,6 +236,45 @@ func TestWaitForTimesOutAndIgnoresUnknownIDs(t *testing.T) {
 			t.Errorf("WaitFor = %v, want the deadline", err)
 		}
 	})
+}
+
+// A wait that runs out while its read of the outbox is blocked answers the
+// deadline, not the driver's "statement cancelled" (sign-in logs the cause).
+func TestWaitForDeadlineDuringRead(t *testing.T) {
+	url := storetest.PostgresURL(t)
+	st, err := store.Open(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(st)
+	w := e.worker("w1")
+	w.PollInterval = time.Hour
+	ids := e.enqueue(t, litellm.TeamNew("t1", "T", litellm.TeamParams{}))
+
+	// Another connection holds the outbox table exclusively: every read of
+	// it waits until the lock goes.
+	locker, err := sql.Open("postgres", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer locker.Close()
+	tx, err := locker.BeginTx(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(t.Context(), "LOCK TABLE litellm_outbox IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	if err := w.WaitFor(ctx, ids); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("WaitFor = %v, want the deadline", err)
+	}
 }
 
 // On shutdown a delivery in flight may finish and is recorded; one that
