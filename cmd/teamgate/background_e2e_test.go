@@ -69,8 +69,9 @@ func TestE2EBackgroundSyncAndRevalidation(t *testing.T) {
 		defer func() { cancel(); <-done }()
 		waitForRun(t, st, time.Time{})
 
-		changed := time.Now()
+		// A run that started after the change saw it.
 		e.tenant.RemoveMember(ds, alice)
+		changed := time.Now()
 		ev := waitForRun(t, st, changed)
 		if ev.Outcome != "ok" {
 			t.Fatalf("background run failed: %+v", ev)

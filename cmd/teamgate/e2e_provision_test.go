@@ -14,6 +14,7 @@ import (
 	"github.com/teamgate/teamgate/gateway"
 	"github.com/teamgate/teamgate/sync/litellmfake"
 	"github.com/teamgate/teamgate/sync/store"
+	"github.com/teamgate/teamgate/sync/store/storetest"
 )
 
 // End-to-end LiteLLM provisioning: real sign-ins through the browser flow,
@@ -260,15 +261,22 @@ func TestE2EProvisioningParkedAndRetried(t *testing.T) {
 // sign-in succeeds anyway.
 func TestE2EProvisioningWaitOnSignIn(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, st store.Store) {
-		p := startProvisionE2E(t, st, func(c *Config) {
-			c.LiteLLM.WaitOnSignIn = true
-			c.LiteLLM.WaitTimeout = 300 * time.Millisecond
-		})
-		p.app.prov.worker.PollInterval = time.Hour // only the sign-in's Notify wakes it
-		ctx, cancel := context.WithCancel(context.Background())
-		p.app.prov.start(ctx)
-		t.Cleanup(func() { cancel(); p.app.prov.stop(context.Background()) })
+		// start runs a teamgate whose worker only the sign-in's Notify wakes.
+		start := func(st store.Store, timeout time.Duration) *provisionE2E {
+			p := startProvisionE2E(t, st, func(c *Config) {
+				c.LiteLLM.WaitOnSignIn = true
+				c.LiteLLM.WaitTimeout = timeout
+			})
+			p.app.prov.worker.PollInterval = time.Hour
+			ctx, cancel := context.WithCancel(context.Background())
+			p.app.prov.start(ctx)
+			t.Cleanup(func() { cancel(); p.app.prov.stop(context.Background()) })
+			return p
+		}
 
+		// A generous wait_timeout: a slow machine cannot make the sign-in
+		// return before LiteLLM has the user, only the wait being skipped can.
+		p := start(st, time.Minute)
 		p.signIn("alice-oid")
 		if _, ok := p.litellm.User("alice-oid"); !ok {
 			t.Error("sign-in returned before LiteLLM had the user")
@@ -277,6 +285,8 @@ func TestE2EProvisioningWaitOnSignIn(t *testing.T) {
 			t.Errorf("sign-in returned before the membership reached LiteLLM: %v", members(tm))
 		}
 
+		// A short one, which LiteLLM being down makes run out.
+		p = start(storetest.New(t, st.Dialect()), 300*time.Millisecond)
 		p.litellm.SetDown(true)
 		p.signIn("bob-oid")
 		if !strings.Contains(p.logs.String(), "sign-in continues before LiteLLM has the user's changes") {

@@ -22,15 +22,20 @@ const (
 // Close. Lines are only ever written whole. What a SIGKILL or a fatal
 // runtime error cuts short is the last logFlushInterval of access lines.
 type logWriter struct {
-	mu    sync.Mutex
-	w     io.Writer
-	buf   []byte
-	timer *time.Timer // runs Flush; armed while buf holds lines
-	armed bool
+	mu       sync.Mutex
+	w        io.Writer
+	buf      []byte
+	interval time.Duration // logFlushInterval but in tests
+	timer    *time.Timer   // runs Flush; armed while buf holds lines
+	armed    bool
 }
 
-func newLogWriter(w io.Writer) *logWriter {
-	l := &logWriter{w: w, buf: make([]byte, 0, logBufferSize)}
+func newLogWriter(w io.Writer) *logWriter { return newLogWriterEvery(w, logFlushInterval) }
+
+// newLogWriterEvery is newLogWriter with another flush interval than
+// logFlushInterval: tests that must see lines still buffered use a long one.
+func newLogWriterEvery(w io.Writer, interval time.Duration) *logWriter {
+	l := &logWriter{w: w, buf: make([]byte, 0, logBufferSize), interval: interval}
 	l.timer = time.AfterFunc(time.Hour, func() { _ = l.Flush() })
 	l.timer.Stop()
 	return l
@@ -56,7 +61,7 @@ func (l *logWriter) Write(p []byte) (int, error) {
 	l.buf = append(l.buf, p...)
 	if !l.armed {
 		l.armed = true
-		l.timer.Reset(logFlushInterval)
+		l.timer.Reset(l.interval)
 	}
 	return len(p), nil
 }

@@ -35,9 +35,14 @@ func (w *writeRecorder) calls() []string {
 	return append([]string(nil), w.writes...)
 }
 
+// holdInterval is a flush interval no test outlasts: with it, lines leave
+// the buffer only on Flush, Close or a full buffer, however slowly the test
+// runs.
+const holdInterval = time.Hour
+
 func TestLogWriterHoldsLinesUntilFlush(t *testing.T) {
 	out := &writeRecorder{}
-	l := newLogWriter(out)
+	l := newLogWriterEvery(out, holdInterval)
 	defer l.Close()
 	l.Write([]byte("one\n"))
 	l.Write([]byte("two\n"))
@@ -166,7 +171,7 @@ func TestLogWriterConcurrent(t *testing.T) {
 // line before it out at once.
 func TestServeLoggerFlushesWarnings(t *testing.T) {
 	out := &writeRecorder{}
-	lw := newLogWriter(out)
+	lw := newLogWriterEvery(out, holdInterval)
 	defer lw.Close()
 	log := newLogger(LogConfig{Level: "info", Format: "json"}, lw)
 	log.Info("request", "path", "/v1/models")

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -66,9 +67,40 @@ func dialRaw(t *testing.T, addr, raw string) (net.Conn, *bufio.Reader) {
 	return c, bufio.NewReader(c)
 }
 
-// sendRaw writes raw bytes on a new connection, reads one response, then
-// checks whether the server sends anything else or closes the connection.
-func sendRaw(t *testing.T, addr, raw string) rawAnswer {
+// rawAfter says what sendRaw does after the first answer.
+type rawAfter int
+
+const (
+	// rawFirstOnly: nothing. The caller looks at the first answer only
+	// (more and closed stay unset), so a connection the server keeps alive
+	// costs no wait.
+	rawFirstOnly rawAfter = iota
+	// rawUntilEnd: the connection is expected to end, after at most one
+	// more answer. sendRaw waits, up to rawEndWait, for that answer (more)
+	// or the close (closed). A connection the server keeps open comes back
+	// with neither, after rawEndWait: only a failing run waits that long.
+	rawUntilEnd
+)
+
+// rawEndWait bounds the wait for an answer or a close that is expected
+// after the first answer: generous, so that a loaded machine cannot make a
+// test miss them. It only runs out in a failing run, where the server kept
+// open a connection it should have closed. It stays below serve.go's
+// ReadHeaderTimeout (15 s) and IdleTimeout, so that the server's own
+// timeouts cannot close such a connection before the wait ends and pass for
+// the close the test wants.
+const rawEndWait = 10 * time.Second
+
+// isTimeout reports whether err is a read deadline running out (and not
+// the server closing or resetting the connection).
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// sendRaw writes raw bytes on a new connection and reads one response;
+// with rawUntilEnd it then waits for a second response or the close.
+func sendRaw(t *testing.T, addr, raw string, after rawAfter) rawAnswer {
 	t.Helper()
 	c, br := dialRaw(t, addr, raw)
 	defer c.Close()
@@ -79,14 +111,17 @@ func sendRaw(t *testing.T, addr, raw string) rawAnswer {
 	body, _ := io.ReadAll(res.Body)
 	res.Body.Close()
 	a := rawAnswer{status: res.StatusCode, header: res.Header, body: string(body)}
-	// Anything further is either a second response or the close. A server
-	// keeping an idle connection open would block here: a short deadline
-	// ends the wait (the only case where the test waits on time).
-	c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	if after == rawFirstOnly {
+		return a
+	}
+	// Anything further is either a second response or the close; either
+	// ends the wait at once. Only a connection kept open (a failure for
+	// every caller of rawUntilEnd) waits for the deadline.
+	c.SetReadDeadline(time.Now().Add(rawEndWait))
 	if res2, err := http.ReadResponse(br, nil); err == nil {
 		b2, _ := io.ReadAll(res2.Body)
 		a.more = fmt.Sprintf("%d %s", res2.StatusCode, b2)
-	} else if ne, ok := err.(net.Error); !ok || !ne.Timeout() {
+	} else if !isTimeout(err) {
 		a.closed = true
 	}
 	return a
@@ -110,7 +145,7 @@ func TestRawOversizedHeadersAnswer431(t *testing.T) {
 	before := e.upstream.count()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a := sendRaw(t, addr, tt.raw)
+			a := sendRaw(t, addr, tt.raw, rawUntilEnd)
 			t.Logf("answer: %d %q closed=%v", a.status, a.body, a.closed)
 			if a.status != http.StatusRequestHeaderFieldsTooLarge || !strings.Contains(a.body, "Request Header Fields Too Large") {
 				t.Errorf("status %d %q, want 431", a.status, a.body)
@@ -125,12 +160,12 @@ func TestRawOversizedHeadersAnswer431(t *testing.T) {
 	}
 	// Just under the limit: a large but legal cookie is no session (the
 	// session cookie decoder bounds its input), never a 5xx.
-	a := sendRaw(t, addr, "GET /v1/models HTTP/1.1\r\nHost: x\r\nCookie: teamgate_session="+strings.Repeat("x", 60<<10)+"\r\n\r\n")
+	a := sendRaw(t, addr, "GET /v1/models HTTP/1.1\r\nHost: x\r\nCookie: teamgate_session="+strings.Repeat("x", 60<<10)+"\r\n\r\n", rawFirstOnly)
 	if a.status != http.StatusUnauthorized {
 		t.Errorf("a 60 KiB session cookie: %d, want 401", a.status)
 	}
 	// The server is unharmed.
-	if a := sendRaw(t, addr, "GET /teamgate/healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"); a.status != http.StatusOK {
+	if a := sendRaw(t, addr, "GET /teamgate/healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", rawFirstOnly); a.status != http.StatusOK {
 		t.Errorf("healthz afterwards: %d", a.status)
 	}
 }
@@ -172,7 +207,7 @@ func TestRawConflictingFramingRejected(t *testing.T) {
 			raw := strings.Replace(tt.raw, "Host: x\r\n", "Host: x\r\nCookie: teamgate_session="+cookie+"\r\n", 1)
 			raw = strings.Replace(raw, "Host: x\n", "Host: x\nCookie: teamgate_session="+cookie+"\n", 1)
 			before := e.upstream.count()
-			a := sendRaw(t, addr, raw)
+			a := sendRaw(t, addr, raw, rawUntilEnd)
 			if strings.Contains(a.body, "both a Content-Length") && e.upstream.count() != before {
 				t.Error("a request refused for its framing reached the upstream")
 			}
@@ -232,7 +267,7 @@ func TestRawPathTricksNeverReachAPIOrUpstream(t *testing.T) {
 				if method == "POST" {
 					hdr += "Content-Length: 0\r\n"
 				}
-				a := sendRaw(t, addr, method+" "+target+" HTTP/1.1\r\n"+hdr+"\r\n")
+				a := sendRaw(t, addr, method+" "+target+" HTTP/1.1\r\n"+hdr+"\r\n", rawFirstOnly)
 				if a.status < 300 || a.status >= 500 || (a.status < 400 && !strings.Contains(a.header.Get("Location"), "/oauth2/start")) {
 					t.Errorf("%s: %d %.120q", name, a.status, a.body)
 				}
@@ -273,7 +308,7 @@ func TestRawHopByHopAbuse(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			before := e.upstream.count()
 			a := sendRaw(t, addr, "GET /v1/hop HTTP/1.1\r\nHost: x\r\nAccept: application/json\r\nCookie: teamgate_session="+cookie+
-				"\r\nConnection: "+tt.connection+"\r\n"+tt.extra+"\r\n")
+				"\r\nConnection: "+tt.connection+"\r\n"+tt.extra+"\r\n", rawFirstOnly)
 			if a.status != http.StatusOK || e.upstream.count() != before+1 {
 				t.Fatalf("status %d %.200q", a.status, a.body)
 			}
