@@ -213,7 +213,8 @@ func adminVia(g *Gateway, p *Principal) string {
 
 // handleSetDefaultTeam saves the user's default team and reloads their
 // principal on this replica at once, so the next proxied request carries
-// the new X-LiteLLM-Team-Id. Other replicas follow within session.cache_ttl.
+// the new X-LiteLLM-Team-Id. Other replicas follow at once when the store
+// notifies them (see session_notify.go), else within session.cache_ttl.
 func (g *Gateway) handleSetDefaultTeam(c *gin.Context) {
 	entry := g.pageUser(c, "/teamgate/me")
 	if entry == nil || !g.checkForm(c, entry, "/teamgate/me") {

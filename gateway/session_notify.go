@@ -2,12 +2,15 @@ package gateway
 
 import "slices"
 
-// Revocations made on other replicas. On PostgreSQL the store notifies every
-// replica when sessions are deleted or ended (sync/store/sessions_notify.go)
-// and the app passes what it hears here, so a sign-out on one replica is
-// refused by the others at once instead of after session.cache_ttl. Each
-// bumps the revocation epoch like a local revocation, so a lookup that was
-// in flight cannot cache the session again.
+// Revocations and changes made elsewhere: on other replicas, or on this one
+// by code that does not hold the gateway (a background sync). The store
+// notifies every replica when sessions are deleted or ended, a user's teams
+// change or a team is renamed (sync/store/sessions_notify.go: LISTEN/NOTIFY
+// on PostgreSQL, in-process on SQLite) and the app passes what it hears
+// here, so a sign-out on one replica is refused by the others at once
+// instead of after session.cache_ttl. Each bumps the revocation epoch like a
+// local revocation, so a lookup that was in flight cannot cache the session
+// again.
 
 // RevokeSession forgets a session on this replica at once. sessionID is the
 // session's stored id (the hash of the cookie's session id).

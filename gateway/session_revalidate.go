@@ -20,7 +20,8 @@ import (
 // starts it in the background and is served as usual; when it finishes the
 // user's cached sessions are dropped on this replica, so the next request
 // reads the outcome (new teams, or the ended session) from the database.
-// Other replicas read it when their cache entry expires (session.cache_ttl).
+// Other replicas hear it from the store at once (session_notify.go), or
+// read it when their cache entry expires (session.cache_ttl).
 // One check per user runs at a time per replica; after a failure (Graph
 // down) the next try waits revalidateRetry. While Graph stays unreachable
 // sessions keep working for session.revalidate_grace beyond

@@ -19,13 +19,16 @@ func (s *sqlStore) RecordSyncEvent(ctx context.Context, e SyncEvent) error {
 // AddManualMembership adds the user to the team as a manual member, or turns
 // an existing membership manual (with the new role), so that reconcile will
 // never remove it. Unknown team or user: an error wrapping ErrNotFound.
+// The replicas are told that the user changed (sessions_notify.go).
 func (s *sqlStore) AddManualMembership(ctx context.Context, teamID, userID, role string, now time.Time) error {
-	_, err := s.writer().exec(ctx, s.d.q.addManualMembership, teamID, userID, role, s.d.time(now))
-	return wrapErr("add manual membership", err)
+	if _, err := s.writer().exec(ctx, s.d.q.addManualMembership, teamID, userID, role, s.d.time(now)); err != nil {
+		return wrapErr("add manual membership", err)
+	}
+	return s.d.notifyUserChanged(ctx, s.writer(), userID)
 }
 
 // RemoveMembership deletes the membership whatever its source; ErrNotFound
-// if there was none.
+// if there was none. The replicas are told that the user changed.
 func (s *sqlStore) RemoveMembership(ctx context.Context, teamID, userID string) error {
 	res, err := s.writer().exec(ctx, s.d.q.removeMembership, teamID, userID)
 	if err != nil {
@@ -36,7 +39,7 @@ func (s *sqlStore) RemoveMembership(ctx context.Context, teamID, userID string) 
 	} else if n == 0 {
 		return fmt.Errorf("store: remove membership: %w", ErrNotFound)
 	}
-	return nil
+	return s.d.notifyUserChanged(ctx, s.writer(), userID)
 }
 
 // CreateSession stores a session. A duplicate id wraps ErrConflict; an
@@ -58,9 +61,9 @@ func (s *sqlStore) Session(ctx context.Context, id string, now time.Time) (Sessi
 
 // DeleteSession is idempotent: deleting an unknown session is not an error
 // (signing out twice is fine).
-// On PostgreSQL it notifies the other replicas (sessions_notify.go).
+// It notifies the replicas (sessions_notify.go).
 func (s *sqlStore) DeleteSession(ctx context.Context, id string) error {
-	_, err := s.changeSessions(ctx, "delete session", id, s.d.q.deleteSession, pgDeleteSession, id)
+	_, err := s.changeSessions(ctx, "delete session", id, s.d.q.deleteSession, s.d.notify.deleteSession, id)
 	return err
 }
 

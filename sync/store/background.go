@@ -103,8 +103,8 @@ func (s *sqlStore) EndUserSessions(ctx context.Context, userID, reason string, n
 	if reason == "" {
 		return 0, fmt.Errorf("store: end user sessions: empty reason (it is what marks a session ended)")
 	}
-	// On PostgreSQL it notifies the other replicas (sessions_notify.go).
-	return s.changeSessions(ctx, "end user sessions", UserPayloadPrefix+userID, endUserSessions, pgEndUserSessions, userID, reason, s.d.time(now))
+	// It notifies the replicas (sessions_notify.go).
+	return s.changeSessions(ctx, "end user sessions", UserPayloadPrefix+userID, endUserSessions, s.d.notify.endUserSessions, userID, reason, s.d.time(now))
 }
 
 // KnownUserIDs: one statement on the read pool, none for an empty list.

@@ -103,6 +103,12 @@ func Open(ctx context.Context, url string, opts ...Option) (Store, error) {
 		_ = s.Close()
 		return nil, fmt.Errorf("store: connect to %s: %w", RedactURL(url), err)
 	}
+	if name == DialectPostgres {
+		if err := s.initChannel(ctx); err != nil {
+			_ = s.Close()
+			return nil, fmt.Errorf("store: %s: %w", RedactURL(url), err)
+		}
+	}
 	return s, nil
 }
 

@@ -305,10 +305,21 @@ func (s *sqlStore) adminChange(ctx context.Context, op string, e SyncEvent, acto
 	return wrapErr(op, err)
 }
 
-// SetInAdminGroup: one statement, touching the row only when the flag changes.
+// SetInAdminGroup: one statement, touching the row only when the flag
+// changes; when it does, the replicas are told (on commit) that the user
+// changed, so that their cached sessions of the user lose (or gain) the
+// admin pages at once. Two statements then on PostgreSQL.
 func (t *sqlTx) SetInAdminGroup(ctx context.Context, userID string, in bool) error {
-	_, err := t.run.exec(ctx, t.d.pages().setInAdminGroup, userID, in)
-	return wrapErr("set in admin group", err)
+	res, err := t.run.exec(ctx, t.d.pages().setInAdminGroup, userID, in)
+	if err != nil {
+		return wrapErr("set in admin group", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return wrapErr("set in admin group", err)
+	} else if n == 0 {
+		return nil
+	}
+	return t.d.notifyUserChanged(ctx, t.run, userID)
 }
 
 // likePattern is the LIKE pattern matching q as a literal, case-insensitive substring.

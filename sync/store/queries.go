@@ -24,6 +24,9 @@ import (
 type dialect struct {
 	name string
 	q    queries
+	// notify (PostgreSQL) holds the statements that notify the replicas,
+	// set once the store knows its channel (sessions_notify.go).
+	notify pgNotifySQL
 }
 
 // time encodes a timestamp parameter (see rows.go for the storage format).

@@ -72,10 +72,10 @@ func (s *sqlStore) TouchSession(ctx context.Context, id string, at time.Time) er
 	return wrapErr("touch session", err)
 }
 
-// DeleteUserSessions deletes every session of userID. On PostgreSQL it
-// notifies the other replicas (sessions_notify.go).
+// DeleteUserSessions deletes every session of userID. It notifies the
+// replicas (sessions_notify.go).
 func (s *sqlStore) DeleteUserSessions(ctx context.Context, userID string) (int64, error) {
-	return s.changeSessions(ctx, "delete user sessions", UserPayloadPrefix+userID, deleteUserSessions, pgDeleteUserSessions, userID)
+	return s.changeSessions(ctx, "delete user sessions", UserPayloadPrefix+userID, deleteUserSessions, s.d.notify.deleteUserSessions, userID)
 }
 
 // CountActiveSessions counts the sessions live at now.

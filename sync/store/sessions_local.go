@@ -44,9 +44,12 @@ const localSubQueue = 4096
 
 type localSub struct {
 	ch chan string
-	// overflow is set when a payload was dropped; the watcher resets.
+	// overflow is set when a payload was dropped, and wake then gets a
+	// value (if it has none): the watcher resets, whether or not its queue
+	// is empty by the time it looks.
 	mu       sync.Mutex
 	overflow bool
+	wake     chan struct{}
 }
 
 func (h *localHub) publish(payloads ...string) {
@@ -63,13 +66,17 @@ func (h *localHub) publish(payloads ...string) {
 				sub.mu.Lock()
 				sub.overflow = true
 				sub.mu.Unlock()
+				select {
+				case sub.wake <- struct{}{}:
+				default:
+				}
 			}
 		}
 	}
 }
 
 func (h *localHub) subscribe() *localSub {
-	sub := &localSub{ch: make(chan string, localSubQueue)}
+	sub := &localSub{ch: make(chan string, localSubQueue), wake: make(chan struct{}, 1)}
 	h.mu.Lock()
 	h.subs[sub] = struct{}{}
 	h.mu.Unlock()
@@ -116,7 +123,11 @@ func (s *sqlStore) watchLocal(ev SessionEvents) *SessionWatch {
 			select {
 			case p := <-sub.ch:
 				dispatch(ev, p)
-				if len(sub.ch) == 0 && sub.tookOverflow() {
+			case <-sub.wake:
+				// Something was dropped: forget every session. What is
+				// still queued is dispatched after (harmless: a session
+				// forgotten twice).
+				if sub.tookOverflow() {
 					ev.Reset(true)
 				}
 			case <-w.stop:
@@ -133,6 +144,10 @@ func dispatch(ev SessionEvents, payload string) {
 	case strings.HasPrefix(payload, UserPayloadPrefix):
 		ev.User(strings.TrimPrefix(payload, UserPayloadPrefix))
 	case strings.HasPrefix(payload, TeamPayloadPrefix):
+		if ev.Team == nil { // a watcher that cannot tell a team's members
+			ev.Reset(false)
+			return
+		}
 		ev.Team(strings.TrimPrefix(payload, TeamPayloadPrefix))
 	case payload != "":
 		ev.Session(payload)

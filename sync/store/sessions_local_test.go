@@ -31,7 +31,7 @@ func TestLocalWatcherOverflowResets(t *testing.T) {
 		},
 	})
 	defer w.Close()
-	if e := <-got; e != "reset false" {
+	if e := recv(t, got); e != "reset false" {
 		t.Fatalf("first event %q, want reset false", e)
 	}
 	done := make(chan struct{})
@@ -47,11 +47,49 @@ func TestLocalWatcherOverflowResets(t *testing.T) {
 		t.Fatal("publish blocked on a watcher that fell behind")
 	}
 	close(block)
-	if e := <-got; e != "reset true" {
+	if e := recv(t, got); e != "reset true" {
 		t.Fatalf("after the overflow: %q, want reset true", e)
 	}
 	s.hub.publish("last")
-	if e := <-got; e != "last" {
+	if e := recv(t, got); e != "last" {
 		t.Fatalf("after the reset: %q, want last", e)
+	}
+}
+
+// recv waits (boundedly) for the next event.
+func recv(t *testing.T, c <-chan string) string {
+	t.Helper()
+	select {
+	case e := <-c:
+		return e
+	case <-time.After(30 * time.Second):
+		t.Fatal("no event within 30s")
+		return ""
+	}
+}
+
+// Close takes the watcher off its hub; a rename reaches a watcher without a
+// Team function as a Reset.
+func TestLocalWatcherCloseAndTeamFallback(t *testing.T) {
+	s := &sqlStore{hub: &localHub{subs: map[*localSub]struct{}{}}}
+	got := make(chan string, 4)
+	w := s.watchLocal(SessionEvents{
+		Session: func(string) {},
+		User:    func(string) {},
+		Reset:   func(reconnected bool) { got <- fmt.Sprint("reset ", reconnected) },
+	})
+	if e := recv(t, got); e != "reset false" {
+		t.Fatalf("first event %q", e)
+	}
+	s.hub.publish(TeamPayloadPrefix + "g1")
+	if e := recv(t, got); e != "reset false" {
+		t.Fatalf("a rename without Team: %q, want reset false", e)
+	}
+	w.Close()
+	s.hub.mu.Lock()
+	n := len(s.hub.subs)
+	s.hub.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("%d watchers on the hub after Close, want 0", n)
 	}
 }

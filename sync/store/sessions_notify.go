@@ -3,9 +3,12 @@ package store
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
 	"errors"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,26 +16,73 @@ import (
 	"github.com/lib/pq"
 )
 
-// Revocations heard by every replica (PostgreSQL only). The statements that
-// delete or end sessions also send a notification on SessionsChannel, in the
-// same statement and so in the same transaction: PostgreSQL delivers it when
-// the change commits, never before and never for a change rolled back. The
-// payload is the session's stored id (the SHA-256 of the cookie's session
-// id, never the id itself) or "user:" and a user id. A notification is sent
-// only when a row changed. Several deployments sharing one database in
-// different schemas (search_path) use a channel each, named after their
-// schema: one deployment's revocations never reach another's replicas.
+// Revocations heard by every replica. On PostgreSQL the statements that
+// delete or end sessions also send a notification on the store's channel,
+// in the same statement and so in the same transaction: PostgreSQL delivers
+// it when the change commits, never before and never for a change rolled
+// back. The payload is the session's stored id (the SHA-256 of the cookie's
+// session id, never the id itself), "user:" and a user id, or "team:" and a
+// team id. A notification is sent only when a row changed. Several
+// deployments sharing one database in different schemas (search_path) use a
+// channel each, named after their schema: one deployment's revocations never
+// reach another's replicas. On SQLite the same payloads go to this process's
+// watchers (sessions_local.go).
 
 // SessionsChannel is the PostgreSQL notification channel of revocations of a
 // store in the schema "public"; in any other schema it is SessionsChannel,
-// "_" and the first 16 hex digits of the MD5 of the schema's name (a channel
-// name is an identifier: at most 63 bytes).
+// "_" and the first 16 hex digits of the SHA-256 of the schema's name (a
+// channel name is an identifier: at most 63 bytes).
 const SessionsChannel = "teamgate_sessions"
 
-// pgSessionsChannel computes, on the connection, the channel of the schema
-// its statements use (current_schema(): the first of search_path that
-// exists, where the tables were migrated).
-const pgSessionsChannel = "(CASE current_schema() WHEN 'public' THEN '" + SessionsChannel + "' ELSE '" + SessionsChannel + "_' || left(md5(current_schema()), 16) END)"
+// sessionsChannel is the channel of a store whose tables are in schema.
+func sessionsChannel(schema string) string {
+	if schema == "public" {
+		return SessionsChannel
+	}
+	h := sha256.Sum256([]byte(schema))
+	return SessionsChannel + "_" + hex.EncodeToString(h[:8])
+}
+
+// channelToken stands for the channel's name (a quoted literal) in the
+// statements below until the store knows it (pgNotifySQL).
+const channelToken = "{channel}"
+
+// pgNotifySQL holds the notifying statements of a store, its channel named
+// in them. The channel is worked out once, when the store opens, from the
+// schema its tables resolve to (current_schema(): the first schema of
+// search_path that exists), and the listener uses the same value: the two
+// agree by construction.
+type pgNotifySQL struct {
+	channel                                            string
+	deleteSession, deleteUserSessions, endUserSessions string
+	userChanged, teamsChanged                          string
+}
+
+func newPGNotifySQL(channel string) pgNotifySQL {
+	lit := pq.QuoteLiteral(channel)
+	f := func(q string) string { return strings.ReplaceAll(q, channelToken, lit) }
+	return pgNotifySQL{
+		channel:            channel,
+		deleteSession:      f(pgDeleteSession),
+		deleteUserSessions: f(pgDeleteUserSessions),
+		endUserSessions:    f(pgEndUserSessions),
+		userChanged:        f(pgNotifyUserChanged),
+		teamsChanged:       f(pgNotifyTeamsChanged),
+	}
+}
+
+// initChannel works out the store's channel (PostgreSQL).
+func (s *sqlStore) initChannel(ctx context.Context) error {
+	var schema sql.NullString
+	if err := s.reader().get(ctx, &schema, "SELECT current_schema()"); err != nil {
+		return wrapErr("current schema", err)
+	}
+	if !schema.Valid {
+		return errors.New("store: no schema of the connection's search_path exists (database.url's search_path names none that was created)")
+	}
+	s.d.notify = newPGNotifySQL(sessionsChannel(schema.String))
+	return nil
+}
 
 // UserPayloadPrefix starts a notification payload naming a user: every
 // session of the user was deleted or ended, or the user's teams changed.
@@ -51,18 +101,18 @@ const (
 	pgDeleteUserSessions = "WITH d AS (DELETE FROM sessions WHERE user_id = $1 RETURNING id)" + pgNotifyUser
 	pgEndUserSessions    = "WITH d AS (UPDATE sessions SET ended_reason = $2 WHERE user_id = $1 AND expires_at > $3 AND ended_reason = '' RETURNING id)" + pgNotifyUser
 
-	pgNotifyEachSession = " SELECT count(*) FROM (SELECT pg_notify(" + pgSessionsChannel + ", d.id) FROM d) n"
-	pgNotifyUser        = " SELECT count(*) FROM (SELECT pg_notify(" + pgSessionsChannel + ", '" + UserPayloadPrefix + "' || $1) FROM d) n"
+	pgNotifyEachSession = " SELECT count(*) FROM (SELECT pg_notify(" + channelToken + ", d.id) FROM d) n"
+	pgNotifyUser        = " SELECT count(*) FROM (SELECT pg_notify(" + channelToken + ", '" + UserPayloadPrefix + "' || $1) FROM d) n"
 )
 
 // pgNotifyUserChanged tells every replica that a user's teams or default
 // team changed: each forgets the user's cached sessions, which are read
 // again (with the new teams) on their next request.
-const pgNotifyUserChanged = "SELECT pg_notify(" + pgSessionsChannel + ", '" + UserPayloadPrefix + "' || $1)"
+const pgNotifyUserChanged = "SELECT pg_notify(" + channelToken + ", '" + UserPayloadPrefix + "' || $1)"
 
 // pgNotifyTeamsChanged tells every replica that teams were renamed: each
 // forgets the cached sessions of their members (one notification per team).
-const pgNotifyTeamsChanged = "SELECT count(*) FROM (SELECT pg_notify(" + pgSessionsChannel + ", '" + TeamPayloadPrefix + "' || x) FROM unnest($1::text[]) x) n"
+const pgNotifyTeamsChanged = "SELECT count(*) FROM (SELECT pg_notify(" + channelToken + ", '" + TeamPayloadPrefix + "' || x) FROM unnest($1::text[]) x) n"
 
 // notifyTeamsChanged sends pgNotifyTeamsChanged for ids on PostgreSQL (in
 // r's transaction: delivered on commit); on SQLite it tells this process's
@@ -78,7 +128,7 @@ func (d *dialect) notifyTeamsChanged(ctx context.Context, r runner, ids []string
 		return nil
 	}
 	var n int64
-	return wrapErr("notify replicas", r.get(ctx, &n, pgNotifyTeamsChanged, d.list(ids)))
+	return wrapErr("notify replicas", r.get(ctx, &n, d.notify.teamsChanged, d.list(ids)))
 }
 
 // notifyUserChanged sends pgNotifyUserChanged on PostgreSQL (inside r's
@@ -89,7 +139,7 @@ func (d *dialect) notifyUserChanged(ctx context.Context, r runner, userID string
 		r.note(UserPayloadPrefix + userID)
 		return nil
 	}
-	_, err := r.exec(ctx, pgNotifyUserChanged, userID)
+	_, err := r.exec(ctx, d.notify.userChanged, userID)
 	return wrapErr("notify replicas", err)
 }
 
@@ -122,7 +172,8 @@ type SessionEvents struct {
 	// User: every session of the user was deleted or ended, or the user's
 	// teams changed; forget the user's sessions.
 	User func(userID string)
-	// Team: the team was renamed; forget its members' sessions.
+	// Team (optional): the team was renamed; forget its members' sessions.
+	// Without it a rename forgets every session (Reset(false)).
 	Team func(teamID string)
 	// Reset: notifications may have been missed (the watcher connected, or
 	// reconnected after losing its connection); forget every session.
@@ -164,8 +215,6 @@ const (
 	watchMaxReconnect = 5 * time.Second
 	watchPing         = time.Minute
 	watchCloseWait    = watchMaxReconnect + 5*time.Second
-	// watchChannelTimeout bounds the query of the channel's name.
-	watchChannelTimeout = 10 * time.Second
 )
 
 // WatchSessions starts a watcher (see SessionWatcher).
@@ -180,15 +229,8 @@ func (s *sqlStore) WatchSessions(ev SessionEvents) (*SessionWatch, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The channel of this store's schema, as the notifying statements
-	// compute it (the listener's connection has the same search_path).
-	ctx, cancel := context.WithTimeout(context.Background(), watchChannelTimeout)
-	defer cancel()
-	var channel string
-	if err := s.reader().get(ctx, &channel, "SELECT "+pgSessionsChannel); err != nil {
-		return nil, wrapErr("session listener: channel name", err)
-	}
-	w := &SessionWatch{name: name, channel: channel, ready: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
+	// The channel the notifying statements name (worked out at Open).
+	w := &SessionWatch{name: name, channel: s.d.notify.channel, ready: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
 	w.l = pq.NewListener(dsn, watchMinReconnect, watchMaxReconnect, func(t pq.ListenerEventType, err error) {
 		if t == pq.ListenerEventDisconnected && ev.Disconnected != nil {
 			ev.Disconnected(err)

@@ -167,6 +167,18 @@ func TestSessionNotifications(t *testing.T) {
 			member(errors.New("rolled back"))
 			member(nil)
 			log.next(t, "user u2")
+
+			// Joining or leaving an administrators group (the admin pages)
+			// is heard; setting the flag it already has is not.
+			admin := func(in bool) {
+				t.Helper()
+				if err := b.InTx(t.Context(), func(tx store.Tx) error { return tx.SetInAdminGroup(t.Context(), "u1", in) }); err != nil {
+					t.Fatal(err)
+				}
+			}
+			admin(false)
+			admin(true)
+			log.next(t, "user u1")
 			select {
 			case e := <-log:
 				t.Fatalf("unexpected session event %q", e)

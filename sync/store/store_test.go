@@ -2,6 +2,8 @@ package store_test
 
 import (
 	"errors"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -41,4 +43,26 @@ func TestMigrateTwiceIsNoOp(t *testing.T) {
 			t.Errorf("schema unusable after migrating again: %v", err)
 		}
 	})
+}
+
+// A database URL whose search_path names no schema that exists is refused at
+// Open with the reason (the tables, and the revocation channel, would have
+// nowhere to be).
+func TestOpenPostgresWithoutSchema(t *testing.T) {
+	base := storetest.PostgresURL(t) // a fresh schema; its URL sets search_path
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", "teamgate_no_such_schema")
+	u.RawQuery = q.Encode()
+	s, err := store.Open(t.Context(), u.String())
+	if err == nil {
+		s.Close()
+		t.Fatal("Open succeeded with a search_path naming no existing schema")
+	}
+	if !strings.Contains(err.Error(), "search_path") {
+		t.Errorf("Open: %v, want the reason (search_path)", err)
+	}
 }
