@@ -22,20 +22,43 @@ const (
 // constant time over fixed-length digests so that neither content nor length
 // leaks through timing.
 func (g *Gateway) adminAuth(c *gin.Context) {
-	if g.cfg.Admin.APIToken == "" {
-		g.writeAPIError(c, errNotFound())
-		c.Abort()
-		return
-	}
-	token, ok := bearerToken(c.Request.Header.Get("Authorization"))
-	sum := sha256.Sum256([]byte(token))
-	if !ok || subtle.ConstantTimeCompare(sum[:], g.adminTokenSum[:]) != 1 {
-		g.writeAPIError(c, &statusError{Status: http.StatusUnauthorized,
-			Message: "a valid admin API token is required (Authorization: Bearer <token>)"})
+	if !g.adminAuthorized(c) {
 		c.Abort()
 		return
 	}
 	c.Next()
+}
+
+// adminAuthorized reports whether the request carries the admin API token;
+// when it does not, it has answered: 404 while the API is off, else 401.
+// Unknown paths and methods under /teamgate/api/ pass through it too
+// (newEngine), so that only an authorised client learns which routes exist.
+func (g *Gateway) adminAuthorized(c *gin.Context) bool {
+	var refusal *statusError
+	if g.cfg.Admin.APIToken == "" {
+		refusal = errNotFound()
+	} else {
+		token, ok := bearerToken(c.Request.Header.Get("Authorization"))
+		sum := sha256.Sum256([]byte(token))
+		if !ok || subtle.ConstantTimeCompare(sum[:], g.adminTokenSum[:]) != 1 {
+			refusal = &statusError{Status: http.StatusUnauthorized,
+				Message: "a valid admin API token is required (Authorization: Bearer <token>)"}
+		}
+	}
+	if refusal == nil {
+		return true
+	}
+	// Before a 405, gin has already listed the path's methods in Allow; a
+	// refused client must not see them.
+	c.Writer.Header().Del("Allow")
+	g.writeAPIError(c, refusal)
+	return false
+}
+
+// isAdminAPIPath reports whether p (normalised, see classifyPath) is the
+// admin API's: /teamgate/api or below, in any letter case.
+func isAdminAPIPath(p string) bool {
+	return hasPrefixFold(p, "/teamgate/api/") || strings.EqualFold(p, "/teamgate/api")
 }
 
 func bearerToken(header string) (string, bool) {

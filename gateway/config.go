@@ -58,7 +58,21 @@ type UpstreamConfig struct {
 	// whose headers exceed 8 KiB, and 250 team ids are already ~9 KiB.
 	GroupsMaxBytes int           `yaml:"groups_max_bytes"`
 	Headers        HeadersConfig `yaml:"headers"`
+	// APIKeys says what a request carrying its own LiteLLM credential
+	// (Authorization: Bearer, x-litellm-api-key, api-key, x-api-key) gets:
+	// APIKeysPassthrough (the default) forwards it without a session for
+	// LiteLLM to judge; APIKeysSessionRequired treats it like any other
+	// request (a session, and identity headers). The second is required
+	// when LiteLLM trusts the identity headers (enable_oauth2_proxy_auth):
+	// LiteLLM then never checks keys, so passthrough would let anyone in.
+	APIKeys string `yaml:"api_keys"`
 }
+
+// Values of upstream.api_keys.
+const (
+	APIKeysPassthrough     = "passthrough"
+	APIKeysSessionRequired = "session_required"
+)
 
 // HeadersConfig names the identity headers injected into upstream requests.
 type HeadersConfig struct {
@@ -155,6 +169,7 @@ func (c *Config) ApplyDefaults() {
 	if c.Upstream.GroupsMaxBytes == 0 {
 		c.Upstream.GroupsMaxBytes = DefaultGroupsMaxBytes
 	}
+	setDefault(&c.Upstream.APIKeys, APIKeysPassthrough)
 	h := &c.Upstream.Headers
 	setDefault(&h.User, DefaultUserHeader)
 	setDefault(&h.Email, DefaultEmailHeader)
@@ -224,6 +239,9 @@ func (c Config) Validate() error {
 	if n := c.Upstream.GroupsMaxBytes; n < 64 || n > 65536 {
 		bad("upstream.groups_max_bytes", "must be between 64 and 65536 (got %d)", n)
 	}
+	if k := c.Upstream.APIKeys; k != APIKeysPassthrough && k != APIKeysSessionRequired {
+		bad("upstream.api_keys", "must be %q or %q (got %q)", APIKeysPassthrough, APIKeysSessionRequired, k)
+	}
 	errs = append(errs, c.Upstream.Headers.validate()...)
 
 	errs = append(errs, c.Session.validateSecrets()...)
@@ -246,6 +264,8 @@ func (c Config) Validate() error {
 	}
 	if !isToken(c.Session.CookieName) {
 		bad("session.cookie_name", "must be a non-empty cookie name of letters, digits, '-' or '_' (got %q)", c.Session.CookieName)
+	} else if why := validateCookieName(c.Session.CookieName, c.Server.PublicURL); why != "" {
+		bad("session.cookie_name", "%s", why) // __Host-/__Secure- rules (cookieprefix.go)
 	}
 
 	if t := c.Admin.APIToken; t != "" && len(t) < minAdminTokenLen {

@@ -72,6 +72,21 @@ func errUnauthorized() *statusError {
 		Action:  &web.Link{Href: "/oauth2/start", Label: "Sign in"}}
 }
 
+// errMethodNotAllowed refuses CONNECT: teamgate is no forward proxy.
+func errMethodNotAllowed() *statusError {
+	return &statusError{Status: http.StatusMethodNotAllowed, Title: "Method not allowed",
+		Message: "teamgate does not tunnel connections (CONNECT)."}
+}
+
+// errCrossOrigin refuses a signed-in browser's state-changing request that
+// another origin made it send.
+func errCrossOrigin() *statusError {
+	return &statusError{Status: http.StatusForbidden, Title: "Request from another site refused",
+		Message: "Your browser sent this request on behalf of another website, so it was not carried out.",
+		Next:    "If you meant to do this, do it from the page itself.",
+		Cause:   errCSRFOrigin}
+}
+
 func errSessionStoreDown(cause error) *statusError {
 	return &statusError{Status: http.StatusServiceUnavailable, Title: "teamgate is temporarily unavailable",
 		Message: "teamgate could not check your session because its database is unavailable.",

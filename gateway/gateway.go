@@ -118,7 +118,7 @@ func New(ctx context.Context, cfg Config, oidcCfg OIDCConfig, deps Deps) (*Gatew
 	}
 
 	publicURL := strings.TrimSuffix(cfg.Server.PublicURL, "/")
-	secure := strings.HasPrefix(publicURL, "https://")
+	secure := hasPrefixFold(publicURL, "https://") // url.Parse accepted any case of the scheme
 	g := &Gateway{
 		cfg:        cfg,
 		oidcCfg:    oidcCfg,
@@ -207,16 +207,29 @@ func (g *Gateway) newEngine() *gin.Engine {
 	g.routeJWKS(e)
 	g.routePages(e)
 
+	// Under /teamgate/api/ an unknown path or method is reported only to a
+	// client with the admin token: anyone else gets the API's 401 (or 404
+	// while it is off) whatever the method, so that 404s and 405s do not
+	// map its routes.
 	e.NoRoute(func(c *gin.Context) {
-		if hasPrefixFold(c.Request.URL.Path, "/teamgate/api/") {
-			g.writeAPIError(c, errNotFound())
+		if isAdminAPIPath(c.Request.URL.Path) {
+			if g.adminAuthorized(c) {
+				g.writeAPIError(c, errNotFound())
+			}
 			return
 		}
 		g.writeError(c.Writer, c.Request, errNotFound())
 	})
 	e.NoMethod(func(c *gin.Context) {
-		g.writeError(c.Writer, c.Request, &statusError{Status: http.StatusMethodNotAllowed,
-			Title: "Method not allowed", Message: "This teamgate page does not accept " + c.Request.Method + " requests."})
+		notAllowed := &statusError{Status: http.StatusMethodNotAllowed,
+			Title: "Method not allowed", Message: "This teamgate page does not accept " + c.Request.Method + " requests."}
+		if isAdminAPIPath(c.Request.URL.Path) {
+			if g.adminAuthorized(c) {
+				g.writeAPIError(c, notAllowed)
+			}
+			return
+		}
+		g.writeError(c.Writer, c.Request, notAllowed)
 	})
 	return e
 }

@@ -249,6 +249,10 @@ func TestRemoveCookie(t *testing.T) {
 		{"ours among others", []string{"a=1; teamgate_session=abc; b=2"}, []string{"a=1; b=2"}},
 		{"lookalike kept", []string{"teamgate_session_x=1; xteamgate_session=2"}, []string{"teamgate_session_x=1; xteamgate_session=2"}},
 		{"split lines", []string{"teamgate_session=abc", "c=3"}, []string{"c=3"}},
+		// The session's reader takes the name with space around it trimmed,
+		// so such a cookie signs in: it must not reach the upstream either.
+		{"space before =", []string{"teamgate_session =abc"}, nil},
+		{"tab before =, among others", []string{"a=1;\tteamgate_session\t=abc; b=2"}, []string{"a=1; b=2"}},
 		{"none", nil, nil},
 	}
 	for _, tt := range tests {

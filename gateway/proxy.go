@@ -86,7 +86,7 @@ func removeCookie(h http.Header, name string) {
 	// cookie, and one that holds only it.
 	if len(lines) == 1 {
 		line := strings.TrimSpace(lines[0])
-		if !strings.Contains(line, prefix) {
+		if !strings.Contains(line, name) {
 			return
 		}
 		if strings.HasPrefix(line, prefix) && !strings.Contains(line, ";") {
@@ -100,7 +100,9 @@ func removeCookie(h http.Header, name string) {
 		parts := strings.Split(line, ";")
 		out := parts[:0]
 		for _, p := range parts {
-			if strings.HasPrefix(strings.TrimSpace(p), prefix) {
+			// The name as the session's own reader (and net/http) takes it:
+			// space around it does not hide the cookie.
+			if n, _, ok := strings.Cut(p, "="); ok && strings.TrimSpace(n) == name {
 				changed = true
 				continue
 			}
@@ -122,9 +124,16 @@ func removeCookie(h http.Header, name string) {
 
 // serveProxy forwards everything outside teamgate's own paths.
 func (g *Gateway) serveProxy(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodConnect {
+		g.writeError(w, r, errMethodNotAllowed())
+		return
+	}
+	dropForeignUpgrade(r.Header)
 	// A request with its own LiteLLM credential is LiteLLM's to judge; it
-	// goes through anonymously (identity headers are still stripped).
-	if hasAPICredential(r.Header) {
+	// goes through anonymously (identity headers are still stripped), unless
+	// upstream.api_keys requires a session (LiteLLM trusting the identity
+	// headers checks no key).
+	if g.cfg.Upstream.APIKeys == APIKeysPassthrough && hasAPICredential(r.Header) {
 		g.proxy.ServeHTTP(w, r)
 		return
 	}
@@ -149,21 +158,67 @@ func (g *Gateway) serveProxy(w http.ResponseWriter, r *http.Request) {
 		g.writeError(w, r, serr)
 		return
 	}
+	// A signed-in browser's cookie rides along on any request its pages
+	// make, including one another site (a sibling subdomain: same site, so
+	// SameSite=Lax lets it through) makes it send: a state-changing request
+	// that the browser marks cross-origin is refused before it can act on
+	// LiteLLM as the user. Clients that are not browsers send neither
+	// Sec-Fetch-Site nor Origin and pass.
+	if err := g.csrf.origin.Check(r); err != nil {
+		g.writeError(w, r, errCrossOrigin())
+		return
+	}
 	info.principal = entry
 	info.team = team
 	g.proxy.ServeHTTP(w, r)
 }
 
+// dropForeignUpgrade removes a protocol upgrade other than WebSocket (h2c
+// above all): after the upstream's 101 the connection would become a raw
+// tunnel that teamgate no longer reads, so a client could send further
+// requests, with identity headers of its choosing, straight to the
+// upstream. Without its Upgrade header the request is proxied as an
+// ordinary one (ReverseProxy drops the Connection-listed headers), as a
+// server that does not speak h2c answers it.
+func dropForeignUpgrade(h http.Header) {
+	up, ok := h["Upgrade"]
+	if !ok {
+		return
+	}
+	if len(up) == 1 && strings.EqualFold(strings.TrimSpace(up[0]), "websocket") {
+		return
+	}
+	delete(h, "Upgrade")
+	delete(h, "Http2-Settings")
+}
+
 // hasAPICredential reports whether the request carries a LiteLLM key in any
-// of the places LiteLLM reads one.
+// of the places LiteLLM reads one. A header the request names in its
+// Connection header does not count: the proxy drops it as hop-by-hop, so
+// the upstream would get a request with no credential (and no identity).
 func hasAPICredential(h http.Header) bool {
+	conn := h["Connection"]
 	if auth := firstValue(h, "Authorization"); len(auth) > len("Bearer ") &&
-		strings.EqualFold(auth[:len("Bearer ")], "Bearer ") && strings.TrimSpace(auth[len("Bearer "):]) != "" {
+		strings.EqualFold(auth[:len("Bearer ")], "Bearer ") && strings.TrimSpace(auth[len("Bearer "):]) != "" &&
+		(len(conn) == 0 || !connectionNames(conn, "Authorization")) {
 		return true
 	}
 	for _, name := range [...]string{"X-Litellm-Api-Key", "Api-Key", "X-Api-Key"} {
-		if strings.TrimSpace(firstValue(h, name)) != "" {
+		if strings.TrimSpace(firstValue(h, name)) != "" && (len(conn) == 0 || !connectionNames(conn, name)) {
 			return true
+		}
+	}
+	return false
+}
+
+// connectionNames reports whether the Connection header values name the
+// header name (a comma-separated, case-insensitive token list).
+func connectionNames(values []string, name string) bool {
+	for _, v := range values {
+		for tok := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(tok), name) {
+				return true
+			}
 		}
 	}
 	return false

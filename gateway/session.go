@@ -67,9 +67,9 @@ func newSessionCookies(cfg SessionConfig, secure bool) *sessionCookies {
 	store := &sessions.CookieStore{
 		Codecs: codecs,
 		Options: &sessions.Options{
-			Path:     "/",
+			Path:     "/", // and no Domain: both required of a __Host- name
 			HttpOnly: true,
-			Secure:   secure,
+			Secure:   cookieSecure(cfg.CookieName, secure),
 			SameSite: http.SameSiteLaxMode,
 		},
 	}

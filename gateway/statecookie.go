@@ -28,7 +28,9 @@ type authState struct {
 
 // stateCookies stores one cookie per sign-in attempt, named after its state,
 // so that sign-ins started in two tabs do not overwrite each other. The
-// cookies are scoped to /oauth2/ and expire after stateLifetime.
+// cookies are scoped to /oauth2/ and expire after stateLifetime. Their names
+// start with the session cookie's, with a __Host- prefix turned into
+// __Secure- (which, unlike __Host-, allows a path).
 type stateCookies struct {
 	prefix string
 	codecs []securecookie.Codec
@@ -43,7 +45,8 @@ func newStateCookies(cfg SessionConfig, secure bool, now func() time.Time) *stat
 	for _, c := range cookieCodecs(cfg, "state cookie") {
 		codecs = append(codecs, c.SetSerializer(securecookie.JSONEncoder{}).MaxAge(int(stateLifetime/time.Second)))
 	}
-	return &stateCookies{prefix: cfg.CookieName + "_state_", codecs: codecs, secure: secure, now: now}
+	prefix := stateCookieNamePrefix(cfg.CookieName) // __Host- becomes __Secure- (cookieprefix.go)
+	return &stateCookies{prefix: prefix, codecs: codecs, secure: cookieSecure(prefix, secure), now: now}
 }
 
 // validState reports whether s looks like a state we issued, before it is

@@ -103,10 +103,25 @@ func forwardedFor(h http.Header) []string {
 	return hops
 }
 
+// forwardingHeaders tell the upstream who the client is and how it reached
+// teamgate. ReverseProxy drops the inbound copies spelled canonically, but
+// a WSGI/ASGI upstream reads X_Forwarded_For as X-Forwarded-For too, so
+// setForwarded drops them in every spelling, as the identity headers are
+// (headers.go).
+var forwardingHeaders = func() *identityHeaders {
+	var ih identityHeaders
+	for _, name := range [...]string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "Forwarded"} {
+		ih.own(name)
+	}
+	return &ih
+}()
+
 // setForwarded writes X-Forwarded-For/-Host/-Proto for the upstream. From a
-// trusted proxy the chain it sent is kept and extended; from anyone else
-// it is replaced (ReverseProxy has already dropped the inbound copies).
+// trusted proxy the chain it sent (in the canonical spellings only) is kept
+// and extended; from anyone else it is replaced. No inbound copy reaches
+// the upstream in any spelling.
 func (t trustedPeers) setForwarded(pr *httputil.ProxyRequest) {
+	forwardingHeaders.strip(pr.Out.Header)
 	pr.SetXForwarded()
 	if !t.trusts(pr.In) {
 		return

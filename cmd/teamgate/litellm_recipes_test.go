@@ -2,6 +2,7 @@ package main
 
 import (
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -115,7 +116,13 @@ func TestRecipeHeaderTrust(t *testing.T) {
 	}
 
 	forEachBackend(t, func(t *testing.T, st store.Store) {
-		e := startE2E(t, st, e2eOptions{})
+		e := startE2E(t, st, e2eOptions{tweak: func(c *Config) {
+			var teamgate struct {
+				Upstream *gateway.UpstreamConfig `yaml:"upstream"`
+			}
+			teamgate.Upstream = &c.Upstream // the recipe's keys go over the defaults
+			yamlBlock(t, recipe(t, "### (a)"), "upstream", &teamgate)
+		}})
 		alice := e.browser()
 		alice.signIn(e.gw.URL, "/", id("alice"))
 
@@ -128,13 +135,19 @@ func TestRecipeHeaderTrust(t *testing.T) {
 			}
 		}
 
-		// A request with its own LiteLLM key carries none of them: LiteLLM
-		// then authenticates it by the key.
+		// LiteLLM checks no key in this mode: a key is no way around
+		// signing in. Without a session the request never reaches LiteLLM
+		// (it would be served as nobody); with one it carries the identity.
+		before := e.upstream.count()
+		req := mustReq(t, "POST", e.gw.URL+"/chat/completions", "Authorization", "Bearer x", "Accept", "application/json")
+		if res, _ := do(t, http.DefaultClient, req); res.StatusCode != http.StatusUnauthorized || e.upstream.count() != before {
+			t.Errorf("a key without a session: %d, reached LiteLLM: %v; want 401, not reached", res.StatusCode, e.upstream.count() != before)
+		}
 		alice.api("POST", e.gw.URL+"/chat/completions", "Authorization", "Bearer sk-1234")
 		up = e.upstream.last(t)
 		for key, header := range gs.Mappings {
-			if got := up.Header.Values(header); len(got) != 0 {
-				t.Errorf("an API-key request carried %s (%s) = %q", header, key, got)
+			if got := up.Header.Values(header); len(got) != 1 || got[0] != want[key] {
+				t.Errorf("a signed-in request with a key: LiteLLM's %s comes from %s = %q, want %q", key, header, got, want[key])
 			}
 		}
 	})
