@@ -163,14 +163,27 @@ func (g *Gateway) serveProxy(w http.ResponseWriter, r *http.Request) {
 	// SameSite=Lax lets it through) makes it send: a state-changing request
 	// that the browser marks cross-origin is refused before it can act on
 	// LiteLLM as the user. Clients that are not browsers send neither
-	// Sec-Fetch-Site nor Origin and pass.
-	if err := g.csrf.origin.Check(r); err != nil {
+	// Sec-Fetch-Site nor Origin and pass. A WebSocket handshake is a GET
+	// but opens a channel that acts as the user: it is checked like a POST
+	// (cross-site WebSocket hijacking).
+	if err := g.csrf.origin.Check(asStateChanging(r)); err != nil {
 		g.writeError(w, r, errCrossOrigin())
 		return
 	}
 	info.principal = entry
 	info.team = team
 	g.proxy.ServeHTTP(w, r)
+}
+
+// asStateChanging returns r, or for a WebSocket handshake a shallow copy
+// with method POST, for CrossOriginProtection (which passes safe methods).
+func asStateChanging(r *http.Request) *http.Request {
+	if _, ok := r.Header["Upgrade"]; !ok {
+		return r
+	}
+	c := *r
+	c.Method = http.MethodPost
+	return &c
 }
 
 // dropForeignUpgrade removes a protocol upgrade other than WebSocket (h2c

@@ -114,6 +114,8 @@ func TestCrossOriginRequestWithSessionRefused(t *testing.T) {
 		{"same-origin", http.MethodPost, map[string]string{"Sec-Fetch-Site": "same-origin", "Origin": h.url}, http.StatusOK},
 		{"not a browser", http.MethodPost, map[string]string{}, http.StatusOK},
 		{"a cross-site GET (a link)", http.MethodGet, map[string]string{"Sec-Fetch-Site": "cross-site"}, http.StatusOK},
+		{"a WebSocket opened by another site", http.MethodGet, map[string]string{"Sec-Fetch-Site": "same-site", "Origin": "https://evil.corp.example",
+			"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}, http.StatusForbidden},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
