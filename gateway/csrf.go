@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/teamgate/teamgate/web"
 )
@@ -31,7 +32,10 @@ const csrfField = "csrf_token"
 
 var (
 	errCSRFOrigin = errors.New("cross-origin form submission")
-	errCSRFToken  = errors.New("missing or invalid form token")
+	// errCrossOriginRequest: a signed-in browser's proxied request that
+	// another origin made it send (proxy.go).
+	errCrossOriginRequest = errors.New("cross-origin request with a session")
+	errCSRFToken          = errors.New("missing or invalid form token")
 )
 
 type csrfGuard struct {
@@ -44,9 +48,23 @@ func newCSRFGuard(secret, publicURL string) *csrfGuard {
 	if u, err := url.Parse(publicURL); err == nil && u.Scheme != "" && u.Host != "" {
 		// Validated by Config.Validate; a failure here only loses the extra
 		// trusted origin, never the checks.
-		_ = cop.AddTrustedOrigin(u.Scheme + "://" + u.Host)
+		_ = cop.AddTrustedOrigin(browserOrigin(u))
 	}
 	return &csrfGuard{key: deriveKey(secret, "csrf token", 32), origin: cop}
+}
+
+// browserOrigin is u's origin as a browser writes it in Origin: scheme and
+// host in lower case, without the scheme's default port.
+// CrossOriginProtection compares trusted origins exactly.
+func browserOrigin(u *url.URL) string {
+	scheme, host := strings.ToLower(u.Scheme), strings.ToLower(u.Hostname())
+	if strings.Contains(host, ":") { // IPv6
+		host = "[" + host + "]"
+	}
+	if p := u.Port(); p != "" && !(scheme == "https" && p == "443") && !(scheme == "http" && p == "80") {
+		host += ":" + p
+	}
+	return scheme + "://" + host
 }
 
 // token is the form token of a session (its database id, see principalEntry).

@@ -72,7 +72,8 @@ func errUnauthorized() *statusError {
 		Action:  &web.Link{Href: "/oauth2/start", Label: "Sign in"}}
 }
 
-// errMethodNotAllowed refuses CONNECT: teamgate is no forward proxy.
+// errMethodNotAllowed refuses CONNECT: teamgate is no forward proxy. The
+// caller sets Allow.
 func errMethodNotAllowed() *statusError {
 	return &statusError{Status: http.StatusMethodNotAllowed, Title: "Method not allowed",
 		Message: "teamgate does not tunnel connections (CONNECT)."}
@@ -84,7 +85,7 @@ func errCrossOrigin() *statusError {
 	return &statusError{Status: http.StatusForbidden, Title: "Request from another site refused",
 		Message: "Your browser sent this request on behalf of another website, so it was not carried out.",
 		Next:    "If you meant to do this, do it from the page itself.",
-		Cause:   errCSRFOrigin}
+		Cause:   errCrossOriginRequest}
 }
 
 func errSessionStoreDown(cause error) *statusError {

@@ -259,6 +259,10 @@ func (h *harness) do(c *http.Client, method, path string, headers map[string]str
 		h.t.Fatal(err)
 	}
 	for k, v := range headers {
+		if k == "Host" { // net/http sends req.Host, never a Host header
+			req.Host = v
+			continue
+		}
 		req.Header[k] = append(req.Header[k], v)
 	}
 	res, err := c.Do(req)

@@ -125,10 +125,18 @@ func removeCookie(h http.Header, name string) {
 // serveProxy forwards everything outside teamgate's own paths.
 func (g *Gateway) serveProxy(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodConnect {
+		w.Header().Set("Allow", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS")
 		g.writeError(w, r, errMethodNotAllowed())
 		return
 	}
 	dropForeignUpgrade(r.Header)
+	// A browser's CORS preflight carries no credential (nor cookie): it
+	// asks LiteLLM whether a page on another origin may call it with a key.
+	// It goes through anonymously, for LiteLLM's CORS policy to answer.
+	if isPreflight(r) {
+		g.proxy.ServeHTTP(w, r)
+		return
+	}
 	// A request with its own LiteLLM credential is LiteLLM's to judge; it
 	// goes through anonymously (identity headers are still stripped), unless
 	// upstream.api_keys requires a session (LiteLLM trusting the identity
@@ -173,6 +181,16 @@ func (g *Gateway) serveProxy(w http.ResponseWriter, r *http.Request) {
 	info.principal = entry
 	info.team = team
 	g.proxy.ServeHTTP(w, r)
+}
+
+// isPreflight reports whether r is a CORS preflight.
+func isPreflight(r *http.Request) bool {
+	if r.Method != http.MethodOptions {
+		return false
+	}
+	_, method := r.Header["Access-Control-Request-Method"]
+	_, origin := r.Header["Origin"]
+	return method && origin
 }
 
 // asStateChanging returns r, or for a WebSocket handshake a shallow copy

@@ -90,8 +90,8 @@ func TestForeignUpgradeIsNotTunnelled(t *testing.T) {
 		}
 	}
 	res, _ := h.do(apiClient(), http.MethodConnect, h.url, map[string]string{"Authorization": "Bearer sk-1"})
-	if res.StatusCode != http.StatusMethodNotAllowed {
-		t.Errorf("CONNECT: %d, want 405", res.StatusCode)
+	if res.StatusCode != http.StatusMethodNotAllowed || res.Header.Get("Allow") == "" {
+		t.Errorf("CONNECT: %d, Allow %q; want 405 with Allow", res.StatusCode, res.Header.Get("Allow"))
 	}
 }
 
@@ -114,6 +114,8 @@ func TestCrossOriginRequestWithSessionRefused(t *testing.T) {
 		{"same-origin", http.MethodPost, map[string]string{"Sec-Fetch-Site": "same-origin", "Origin": h.url}, http.StatusOK},
 		{"not a browser", http.MethodPost, map[string]string{}, http.StatusOK},
 		{"a cross-site GET (a link)", http.MethodGet, map[string]string{"Sec-Fetch-Site": "cross-site"}, http.StatusOK},
+		{"an older browser: Origin matching Host, no Sec-Fetch-Site", http.MethodPost, map[string]string{"Origin": h.url}, http.StatusOK},
+		{"behind a load balancer that rewrites Host: Origin is public_url", http.MethodPost, map[string]string{"Origin": h.url, "Host": "teamgate.internal:4180"}, http.StatusOK},
 		{"a WebSocket opened by another site", http.MethodGet, map[string]string{"Sec-Fetch-Site": "same-site", "Origin": "https://evil.corp.example",
 			"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}, http.StatusForbidden},
 	}
@@ -164,5 +166,78 @@ func (u *upgradeRecorder) last(t *testing.T) http.Header {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the upstream received nothing")
 		return nil
+	}
+}
+
+// A browser page on another origin calling LiteLLM with a key first sends a
+// CORS preflight, which carries no credential and no cookie: it reaches the
+// upstream (anonymously), whose CORS policy answers it, in either
+// upstream.api_keys mode.
+func TestCORSPreflightReachesUpstream(t *testing.T) {
+	for _, mode := range []string{APIKeysPassthrough, APIKeysSessionRequired} {
+		t.Run(mode, func(t *testing.T) {
+			h := newHarness(t, func(s *setup) { s.cfg.Upstream.APIKeys = mode })
+			before := len(h.upstream.requests())
+			res, _ := h.do(apiClient(), http.MethodOptions, "/v1/chat/completions", map[string]string{
+				"Origin": "https://app.example", "Access-Control-Request-Method": "POST",
+				"Access-Control-Request-Headers": "authorization, content-type", "X-Forwarded-User": "evil",
+			})
+			if res.StatusCode != http.StatusOK || len(h.upstream.requests()) != before+1 {
+				t.Fatalf("preflight: %d, reached the upstream: %v", res.StatusCode, len(h.upstream.requests()) != before)
+			}
+			if seen := identityHeadersSeen(h, h.upstream.last(t)); len(seen) != 0 {
+				t.Errorf("a preflight carried identity headers: %v", seen)
+			}
+			// An OPTIONS that is no preflight still needs a session or a key.
+			if res, _ := h.do(apiClient(), http.MethodOptions, "/v1/chat/completions", nil); res.StatusCode != http.StatusUnauthorized {
+				t.Errorf("plain OPTIONS: %d, want 401", res.StatusCode)
+			}
+		})
+	}
+}
+
+// The trusted origin taken from server.public_url is written as a browser
+// writes Origin (lower case, no default port), or it would never match.
+func TestBrowserOrigin(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://GW.Example":          "https://gw.example",
+		"HTTPS://gw.example:443/":     "https://gw.example",
+		"http://gw.example:80":        "http://gw.example",
+		"http://gw.example:8080/base": "http://gw.example:8080",
+		"https://[::1]:443":           "https://[::1]",
+		"https://[::1]:8443":          "https://[::1]:8443",
+	} {
+		if got := originOf(in); got != want {
+			t.Errorf("originOf(%q) = %q, want %q", in, got, want)
+		}
+	}
+	g := newCSRFGuard(testSecret, "https://GW.Example:443")
+	r := httptest.NewRequest(http.MethodPost, "https://teamgate.internal/v1/x", nil)
+	r.Header.Set("Origin", "https://gw.example")
+	if err := g.origin.Check(r); err != nil {
+		t.Errorf("Origin https://gw.example behind a Host-rewriting balancer, public_url https://GW.Example:443: %v", err)
+	}
+}
+
+// A public_url whose scheme is written in capitals is https all the same:
+// teamgate's cookies are Secure.
+func TestUppercaseHTTPSPublicURLMakesCookiesSecure(t *testing.T) {
+	const public = "HTTPS://gw.example"
+	h := newHarness(t, func(s *setup) {
+		s.cfg.Server.PublicURL = public
+		s.tenant.RedirectURIs = append(s.tenant.RedirectURIs, "https://gw.example/oauth2/callback")
+	})
+	res, _ := h.get(apiClient(), "/oauth2/start?rd=%2F", nil)
+	if res.StatusCode != http.StatusFound {
+		t.Fatalf("start: %d", res.StatusCode)
+	}
+	cookies := res.Cookies()
+	if len(cookies) == 0 {
+		t.Fatal("no state cookie")
+	}
+	for _, c := range cookies {
+		if !c.Secure {
+			t.Errorf("cookie %s is not Secure with public_url %s", c.Name, public)
+		}
 	}
 }

@@ -132,13 +132,14 @@ func (g *Gateway) ownOrigin(r *http.Request, raw string) bool {
 	if u.Host == r.Host {
 		return true
 	}
-	return u.Scheme+"://"+u.Host == originOf(g.publicURL)
+	return browserOrigin(u) == originOf(g.publicURL)
 }
 
+// originOf is rawURL's origin as a browser writes it ("" if it has none).
 func originOf(rawURL string) string {
 	u, err := url.Parse(rawURL)
 	if err != nil || u.Host == "" {
 		return ""
 	}
-	return u.Scheme + "://" + u.Host
+	return browserOrigin(u)
 }
