@@ -280,7 +280,11 @@ func (a *app) serve(ctx context.Context, addr string, ln net.Listener) error {
 		go func() { errc <- srv.Serve(ln) }()
 	}
 	a.log.Info("teamgate listening", "addr", ln.Addr().String(), "public_url", a.cfg.Server.PublicURL,
-		"upstream", a.cfg.Upstream.URL, "database", store.RedactURL(a.cfg.Database.URL), "version", buildVersion())
+		"upstream", a.cfg.Upstream.URL, "api_keys", a.cfg.Upstream.APIKeys, "database", store.RedactURL(a.cfg.Database.URL), "version", buildVersion())
+	if a.cfg.Upstream.APIKeys == gateway.APIKeysPassthrough {
+		a.log.Info("requests with their own LiteLLM key go to the upstream without a session, for LiteLLM to check the key; " +
+			"if LiteLLM trusts the identity headers (enable_oauth2_proxy_auth) it checks no key: set upstream.api_keys: session_required")
+	}
 	select {
 	case err := <-errc:
 		return err
