@@ -84,14 +84,7 @@ func TestSessionNotifications(t *testing.T) {
 			rs := storetest.Replicas(t, backend, 2)
 			a, b := rs[0], rs[1]
 			sessionUser(t, b, "u1", "u2")
-			log := sessionEventLog(make(chan string, 64))
-			w, err := a.(store.SessionWatcher).WatchSessions(log.events())
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(w.Close)
-			waitReady(t, w)
-			log.next(t, "reset")
+			w, log := watching(t, a)
 
 			// Another deployment's (another schema of the same database, on a
 			// channel of its own; another SQLite file): not heard.
@@ -192,13 +185,7 @@ func TestSessionNotifications(t *testing.T) {
 func TestSessionWatchClosedHearsNothing(t *testing.T) {
 	s := storetest.New(t, store.DialectSQLite)
 	sessionUser(t, s, "u1")
-	log := sessionEventLog(make(chan string, 64))
-	w, err := s.(store.SessionWatcher).WatchSessions(log.events())
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitReady(t, w)
-	log.next(t, "reset")
+	w, log := watching(t, s)
 	w.Close()
 	w.Close() // idempotent
 	if err := s.DeleteSession(t.Context(), "u1-s1"); err != nil {
@@ -217,14 +204,7 @@ func TestSessionNotificationsReconnect(t *testing.T) {
 	rs := storetest.Replicas(t, store.DialectPostgres, 2)
 	a, b := rs[0], rs[1]
 	sessionUser(t, b, "u1")
-	log := sessionEventLog(make(chan string, 64))
-	w, err := a.(store.SessionWatcher).WatchSessions(log.events())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(w.Close)
-	waitReady(t, w)
-	log.next(t, "reset")
+	w, log := watching(t, a)
 
 	// Its backend, found by the listener's own application_name: no other
 	// test's listener is touched.
@@ -240,6 +220,21 @@ func TestSessionNotificationsReconnect(t *testing.T) {
 		t.Fatal(err)
 	}
 	log.next(t, "session u1-s2")
+}
+
+// watching starts a watcher on s (closed at cleanup; closing it earlier is
+// fine), waits until it listens and takes its first event, the reset.
+func watching(t *testing.T, s store.Store) (*store.SessionWatch, sessionEventLog) {
+	t.Helper()
+	log := sessionEventLog(make(chan string, 64))
+	w, err := s.(store.SessionWatcher).WatchSessions(log.events())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Close)
+	waitReady(t, w)
+	log.next(t, "reset")
+	return w, log
 }
 
 func waitReady(t *testing.T, w *store.SessionWatch) {
